@@ -1,0 +1,83 @@
+"""One error hierarchy for the hub: every error carries a stable code and what is at fault."""
+
+from __future__ import annotations
+
+
+class MdmError(Exception):
+    """Base of every error the hub raises on purpose.
+
+    Attributes:
+        code: stable machine-readable identifier, e.g. ``mapping.missing_columns``.
+        record: the record at fault as ``system/source_id`` (or a row number), when there is one.
+        field: the canonical field or source column at fault, when there is one.
+    """
+
+    code = "mdm.error"
+
+    def __init__(self, message: str, *, record: str | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.record = record
+        self.field = field
+
+    def __str__(self) -> str:
+        where = ", ".join(part for part in (self.record and f"record {self.record}", self.field and f"field {self.field}") if part)
+        return f"{self.message} ({where})" if where else self.message
+
+
+class ConfigurationError(MdmError, ValueError):
+    """A mapping, profile or setting is invalid."""
+
+    code = "config.invalid"
+
+
+class MappingError(ConfigurationError):
+    """A source mapping file is invalid or does not fit the file it should read."""
+
+    code = "mapping.invalid"
+
+
+class MissingColumnsError(MappingError):
+    """A file lacks columns that its mapping names: nothing is loaded."""
+
+    code = "mapping.missing_columns"
+
+    def __init__(self, system: str, missing: list[str]) -> None:
+        super().__init__(f"file for system {system!r} lacks mapped columns: {', '.join(missing)}")
+        self.missing = missing
+
+
+class UnknownSystemError(MdmError, LookupError):
+    """No mapping is configured for the named source system."""
+
+    code = "system.unknown"
+
+
+class InputFileError(MdmError, ValueError):
+    """An input file cannot be read at all (format, encoding)."""
+
+    code = "input.unreadable"
+
+
+class RetirementGuardError(MdmError):
+    """A snapshot load would retire more records than allowed without explicit consent."""
+
+    code = "load.retire_guard"
+
+
+class NotFoundError(MdmError, LookupError):
+    """A canonical id, source key or model version does not exist."""
+
+    code = "not_found"
+
+
+class InvalidCanonicalIdError(MdmError, ValueError):
+    """A canonical id is malformed or its check character is wrong."""
+
+    code = "canonical_id.invalid"
+
+
+class ModelError(MdmError):
+    """No usable match model, or a model that cannot be trained or loaded."""
+
+    code = "model.unavailable"
