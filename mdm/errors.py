@@ -21,7 +21,8 @@ class MdmError(Exception):
         self.field = field
 
     def __str__(self) -> str:
-        where = ", ".join(part for part in (self.record and f"record {self.record}", self.field and f"field {self.field}") if part)
+        parts = [f"record {self.record}" if self.record else "", f"field {self.field}" if self.field else ""]
+        where = ", ".join(part for part in parts if part)
         return f"{self.message} ({where})" if where else self.message
 
 

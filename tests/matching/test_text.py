@@ -5,7 +5,9 @@ import pytest
 from matching._text import clean_text, collapse_acronyms, match_key
 
 
-@pytest.mark.parametrize("value", [None, "", "   ", "--", "n/a", "N/A", "(none)", "<NULL>", "#N/A", "Unknown"])
+@pytest.mark.parametrize(
+    "value", [None, "", "   ", "--", "n/a", "N/A", "(none)", "<NULL>", "#N/A", "Unknown"]
+)
 def test_missing_values_become_none(value: str | None) -> None:
     assert clean_text(value) is None
     assert match_key(value) is None
