@@ -1,0 +1,244 @@
+"""Source mappings: declarative TOML that turns a system's own columns into canonical fields."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+from matching.fields import CANONICAL_FIELDS, KINDS
+from mdm.errors import MappingError, UnknownSystemError
+
+DATE_FIELDS = frozenset({"date_of_birth"})
+TIME_FIELDS = frozenset({"updated_at"})
+DEFAULT_DATE_FORMATS = ("%Y-%m-%d",)
+DEFAULT_TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d")
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    """One field of one row that could not be turned into its canonical value."""
+
+    field: str
+    code: str
+    reason: str
+
+
+class KindRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where a record's kind comes from: a constant, or a column whose values name it."""
+
+    column: str | None = None
+    values: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    constant: str | None = None
+
+
+class ExtraColumns(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Columns kept whole as extra attributes."""
+
+    columns: list[str] = msgspec.field(default_factory=list)
+
+
+class SourceMapping(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How one source system's files map to canonical customer fields.
+
+    Attributes:
+        system: the source system's name, lower case.
+        source_id: the column holding the system's own record id.
+        priority: survivorship source priority; 1 is the most trusted.
+        timezone: IANA zone of timestamps in this system's files that carry no offset.
+        kind: where each record's kind (organisation or person) comes from.
+        fields: canonical field -> source column.
+        formats: strptime formats, tried in order, for date and time fields.
+        extra: other columns kept whole.
+    """
+
+    system: str
+    source_id: str
+    kind: KindRule
+    fields: dict[str, str]
+    priority: int = 100
+    timezone: str = "UTC"
+    formats: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    extra: ExtraColumns = msgspec.field(default_factory=ExtraColumns)
+
+    def check(self) -> SourceMapping:
+        """Check what the types alone cannot; returns the mapping, or raises MappingError."""
+        unknown = sorted(set(self.fields) - set(CANONICAL_FIELDS))
+        if unknown:
+            raise MappingError(f"unknown canonical fields: {', '.join(unknown)}", field="fields")
+        if (self.kind.column is None) == (self.kind.constant is None):
+            raise MappingError("kind needs exactly one of `column` or `constant`", field="kind")
+        if self.kind.constant is not None and self.kind.constant not in KINDS:
+            raise MappingError(f"kind constant must be one of {', '.join(KINDS)}", field="kind.constant")
+        if self.kind.column is not None and not set(self.kind.values) <= set(KINDS):
+            raise MappingError(f"kind values must be keyed by {', '.join(KINDS)}", field="kind.values")
+        bad_formats = sorted(set(self.formats) - DATE_FIELDS - TIME_FIELDS)
+        if bad_formats:
+            names = ", ".join(bad_formats)
+            raise MappingError(f"formats only apply to date fields: {names}", field="formats")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise MappingError(f"unknown time zone {self.timezone!r}", field="timezone") from error
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column the mapping reads; a file that lacks one is refused."""
+        names = [self.source_id, *self.fields.values(), *self.extra.columns]
+        if self.kind.column:
+            names.append(self.kind.column)
+        return list(dict.fromkeys(names))
+
+    def missing_columns(self, present: list[str]) -> list[str]:
+        """The mapped columns a file lacks, in mapping order."""
+        have = set(present)
+        return [name for name in self.columns if name not in have]
+
+    def kind_of(self, row: Mapping[str, Any]) -> str | FieldError:
+        """The record's kind, or the error that says why it cannot be told."""
+        if self.kind.constant is not None:
+            return self.kind.constant
+        assert self.kind.column is not None
+        raw = _text(row.get(self.kind.column))
+        if raw is None:
+            return FieldError("kind", "kind.missing", f"column {self.kind.column!r} is empty")
+        folded = raw.casefold()
+        for kind, spellings in self.kind.values.items():
+            if folded == kind or folded in (spelling.casefold() for spelling in spellings):
+                return kind
+        return FieldError("kind", "kind.unknown", f"{raw!r} in column {self.kind.column!r} names no kind")
+
+    def canonical(self, row: Mapping[str, Any]) -> tuple[dict[str, str | None], list[FieldError]]:
+        """Turn one row into canonical fields: strings or None, dates ISO, times UTC ISO 8601.
+
+        Returns the fields and every error found in the row (all of them, not just the first).
+        """
+        errors: list[FieldError] = []
+        fields: dict[str, str | None] = dict.fromkeys(CANONICAL_FIELDS)
+
+        kind = self.kind_of(row)
+        if isinstance(kind, FieldError):
+            errors.append(kind)
+        else:
+            fields["kind"] = kind
+
+        for field, column in self.fields.items():
+            if field == "kind":
+                continue
+            value = row.get(column)
+            if field in DATE_FIELDS:
+                parsed = self._parse_date(field, value)
+            elif field in TIME_FIELDS:
+                parsed = self._parse_time(field, value)
+            else:
+                parsed = _text(value)
+            if isinstance(parsed, FieldError):
+                errors.append(parsed)
+            else:
+                fields[field] = parsed
+        return fields, errors
+
+    def extra_of(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The extra attributes of a row, kept as they came."""
+        return {column: _plain(row.get(column)) for column in self.extra.columns}
+
+    def _parse_date(self, field: str, value: Any) -> str | FieldError | None:
+        if isinstance(value, datetime):
+            return value.date().isoformat()
+        if isinstance(value, date):
+            return value.isoformat()
+        text = _text(value)
+        if text is None:
+            return None
+        for pattern in self.formats.get(field, DEFAULT_DATE_FORMATS):
+            try:
+                return datetime.strptime(text, pattern).date().isoformat()
+            except ValueError:
+                continue
+        return FieldError(field, "date.unparseable", f"{text!r} fits none of the formats of {field}")
+
+    def _parse_time(self, field: str, value: Any) -> str | FieldError | None:
+        if isinstance(value, datetime):
+            moment = value
+        else:
+            text = _text(value)
+            if text is None:
+                return None
+            moment_or_none = None
+            for pattern in self.formats.get(field, DEFAULT_TIME_FORMATS):
+                try:
+                    moment_or_none = datetime.strptime(text, pattern)
+                    break
+                except ValueError:
+                    continue
+            if moment_or_none is None:
+                return FieldError(field, "time.unparseable", f"{text!r} fits none of the formats of {field}")
+            moment = moment_or_none
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=ZoneInfo(self.timezone))
+        return moment.astimezone(UTC).isoformat()
+
+
+def _text(value: Any) -> str | None:
+    """A cell as trimmed text; empty cells, NaN and None are missing."""
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):  # NaN from pandas and Parquet
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _plain(value: Any) -> Any:
+    """A cell as a JSON-friendly value, for raw payloads and extra attributes."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)
+
+
+def plain_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A whole row as a JSON-friendly dictionary: the raw payload stored as received."""
+    return {str(column): _plain(value) for column, value in row.items()}
+
+
+def read_mapping(path: Path) -> SourceMapping:
+    """Read and check one mapping file; errors name the file and the field at fault."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        return msgspec.convert(document, SourceMapping).check()
+    except tomllib.TOMLDecodeError as error:
+        raise MappingError(f"{path.name}: not valid TOML: {error}") from error
+    except msgspec.ValidationError as error:
+        raise MappingError(f"{path.name}: {error}") from error
+    except MappingError as error:
+        raise MappingError(f"{path.name}: {error.message}", field=error.field) from error
+
+
+def read_mappings(directory: Path) -> dict[str, SourceMapping]:
+    """Every mapping of a folder, by system name."""
+    mappings: dict[str, SourceMapping] = {}
+    for path in sorted(directory.glob("*.toml")):
+        mapping = read_mapping(path)
+        if mapping.system in mappings:
+            raise MappingError(f"{path.name}: system {mapping.system!r} is mapped twice", field="system")
+        mappings[mapping.system] = mapping
+    return mappings
+
+
+def mapping_for(mappings: Mapping[str, SourceMapping], system: str) -> SourceMapping:
+    """The mapping of one system, or an error listing the configured ones."""
+    try:
+        return mappings[system]
+    except KeyError:
+        known = ", ".join(sorted(mappings)) or "none"
+        raise UnknownSystemError(f"no mapping for system {system!r} (configured: {known})") from None

@@ -1,0 +1,80 @@
+"""Mapping files are checked when read, and errors name the file and the field at fault."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mdm.errors import MappingError, UnknownSystemError
+from mdm.mappings import mapping_for, read_mapping, read_mappings
+
+GOOD = """
+system = "erp"
+source_id = "No"
+[kind]
+constant = "organisation"
+[fields]
+name = "Name1"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "erp.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_good_mapping_names_its_columns(tmp_path: Path) -> None:
+    mapping = read_mapping(write(tmp_path, GOOD))
+    assert mapping.columns == ["No", "Name1"]
+    assert mapping.missing_columns(["Name1"]) == ["No"]
+    assert mapping.kind_of({}) == "organisation"
+
+
+@pytest.mark.parametrize(
+    ("replace", "by", "field"),
+    [
+        ('name = "Name1"', 'nickname = "Name1"', "fields"),
+        ('constant = "organisation"', 'constant = "robot"', "kind.constant"),
+        ('constant = "organisation"', 'column = "T"\nconstant = "person"', "kind"),
+        ('source_id = "No"', 'source_id = "No"\ntimezone = "Mars/Olympus"', "timezone"),
+        ('source_id = "No"', 'source_id = "No"\n[formats]\nname = ["%Y"]', "formats"),
+    ],
+)
+def test_bad_mappings_name_the_field(tmp_path: Path, replace: str, by: str, field: str) -> None:
+    with pytest.raises(MappingError) as raised:
+        read_mapping(write(tmp_path, GOOD.replace(replace, by)))
+    assert raised.value.field == field
+    assert "erp.toml" in str(raised.value)
+
+
+def test_invalid_toml_and_missing_keys_are_mapping_errors(tmp_path: Path) -> None:
+    with pytest.raises(MappingError, match="not valid TOML"):
+        read_mapping(write(tmp_path, "system = "))
+    with pytest.raises(MappingError, match="source_id"):
+        read_mapping(write(tmp_path, GOOD.replace('source_id = "No"', "")))
+
+
+def test_unknown_system_lists_the_configured_ones(tmp_path: Path) -> None:
+    write(tmp_path, GOOD)
+    with pytest.raises(UnknownSystemError, match="configured: erp"):
+        mapping_for(read_mappings(tmp_path), "billing")
+
+
+def test_dates_times_and_kinds_are_parsed_with_the_mapping(tmp_path: Path) -> None:
+    text = GOOD.replace('constant = "organisation"', 'column = "T"\nvalues = { person = ["Private"] }')
+    text += 'date_of_birth = "Born"\nupdated_at = "At"\n[formats]\ndate_of_birth = ["%d.%m.%Y"]\n'
+    mapping = read_mapping(write(tmp_path, text))
+
+    fields, errors = mapping.canonical(
+        {"No": "1", "T": "private", "Name1": " Ann ", "Born": "02.03.1980", "At": "2026-05-01T12:00:00+02:00"}
+    )
+    assert errors == []
+    assert fields["kind"] == "person"
+    assert fields["name"] == "Ann"
+    assert fields["date_of_birth"] == "1980-03-02"
+    assert fields["updated_at"] == "2026-05-01T10:00:00+00:00"
+
+    _, errors = mapping.canonical({"No": "1", "T": "", "Name1": "Ann", "Born": "1980", "At": "yesterday"})
+    assert sorted(error.field for error in errors) == ["date_of_birth", "kind", "updated_at"]
