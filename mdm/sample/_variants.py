@@ -133,7 +133,9 @@ def add_typo(value: str, rng: random.Random) -> str:
     operation = rng.choice(TYPO_OPERATIONS)
 
     if operation == "transposition":
-        pairs = [i for i in letters if i + 1 < len(value) and value[i + 1].isalpha() and value[i] != value[i + 1]]
+        pairs = [
+            i for i in letters if i + 1 < len(value) and value[i + 1].isalpha() and value[i] != value[i + 1]
+        ]
         if pairs:
             i = rng.choice(pairs)
             return value[:i] + value[i + 1] + value[i] + value[i + 2 :]

@@ -1,0 +1,67 @@
+"""Keeping the standardised fields of current source versions, which matching reads, up to date."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy.engine import Connection
+
+from matching.fields import CANONICAL_FIELDS, STANDARDISED_FIELDS
+from matching.standardise import standardise_frame
+from mdm.storage.tables import SourceRecord, SourceRecordVersion, StandardisedRecord
+
+CHUNK = 5_000
+
+
+def standardise_records(connection: Connection, record_ids: Sequence[int]) -> int:
+    """Rebuild the standardised rows of the given records from their current versions.
+
+    Returns how many rows were written.
+    """
+    written = 0
+    for start in range(0, len(record_ids), CHUNK):
+        chunk = list(record_ids[start : start + CHUNK])
+        rows = connection.execute(
+            select(SourceRecord.id, SourceRecord.system, SourceRecord.source_id, SourceRecordVersion.version,
+                   SourceRecordVersion.canonical)
+            .join(SourceRecordVersion, (SourceRecordVersion.record_id == SourceRecord.id)
+                  & (SourceRecordVersion.version == SourceRecord.current_version))
+            .where(SourceRecord.id.in_(chunk))
+        ).all()  # fmt: skip
+        connection.execute(delete(StandardisedRecord).where(StandardisedRecord.record_id.in_(chunk)))
+        values = list(_standardised_values(rows))
+        if values:
+            connection.execute(insert(StandardisedRecord), values)
+        written += len(values)
+    return written
+
+
+def restandardise(engine: Engine) -> int:
+    """Rebuild every standardised row from the stored canonical fields (after a rules change)."""
+    with engine.begin() as connection:
+        record_ids = list(connection.execute(select(SourceRecord.id).order_by(SourceRecord.id)).scalars())
+        return standardise_records(connection, record_ids)
+
+
+def _standardised_values(rows: Sequence[Any]) -> Iterator[dict[str, Any]]:
+    if not rows:
+        return
+    frame = pd.DataFrame(
+        [
+            {"unique_id": f"{system}/{source_id}", "source_system": system,
+             **{field: canonical.get(field) for field in CANONICAL_FIELDS}}
+            for _, system, source_id, _, canonical in rows
+        ]
+    )  # fmt: skip
+    standardised = standardise_frame(frame)
+    by_key = {row.unique_id: row for row in standardised.itertuples(index=False)}
+    for record_id, system, source_id, version, _ in rows:
+        found = by_key[f"{system}/{source_id}"]
+        values: dict[str, Any] = {"record_id": record_id, "version": version, "kind": found.kind}
+        for field in STANDARDISED_FIELDS:
+            value = getattr(found, field)
+            values[field] = None if value is None or (isinstance(value, float) and pd.isna(value)) else value
+        yield values
