@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +13,11 @@ from sqlalchemy import Engine
 from mdm.errors import MdmError
 from mdm.logs import configure_logging
 from mdm.settings import Settings
+
+if TYPE_CHECKING:
+    from matching.profile import MatchProfile
+    from mdm.accuracy import HubAccuracy
+    from mdm.bulk import MatchOutcome
 
 app = typer.Typer(
     help="mdm-hub: customer identity, record linkage, golden records, crosswalk.", no_args_is_help=True
@@ -124,3 +129,230 @@ def restandardise() -> None:
 
     count = rebuild(_engine())
     console.print(f"{count} records standardised")
+
+
+def _priorities() -> dict[str, int]:
+    from mdm.mappings import read_mappings
+
+    return {system: mapping.priority for system, mapping in read_mappings(_mappings_dir()).items()}
+
+
+def _profile() -> MatchProfile:
+    from matching.profile import load_profile
+
+    return load_profile(state.settings.profile_file)
+
+
+@app.command()
+def match(
+    plan: Annotated[bool, typer.Option("--plan", help="print the plan of changes, apply nothing")] = False,
+) -> None:
+    """Run the bulk match job: predict, cluster, reconcile with today's ids, apply in batches."""
+    from mdm.bulk import run_match
+
+    try:
+        engine = _engine()
+        with _progress() as bar:
+            task = bar.add_task("applying plan", total=None)
+
+            def advance(_step: str, done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            profile, priorities = _profile(), _priorities()
+            outcome = run_match(engine, profile, plan_only=plan, priorities=priorities, progress=advance)
+    except MdmError as error:
+        raise _fail(error) from error
+    _print_outcome(outcome)
+
+
+def _print_outcome(outcome: MatchOutcome) -> None:
+    for kind in outcome.kinds:
+        model = f"model {kind.model_id}" + (" (trained now)" if kind.trained else "")
+        reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(kind.review_reasons.items()))
+        console.print(
+            f"{kind.kind}: {kind.records} records, {kind.pairs_scored} pairs scored, "
+            f"{kind.auto_merge_links} auto-merge links, {kind.review_items} review pairs"
+            + (f" ({reasons})" if reasons else "")
+            + f", {model}"
+        )
+    changes = outcome.changes
+    verb = "plan" if outcome.job_id is None else f"job {outcome.job_id}"
+    console.print(
+        f"{verb}: {changes['created']} customers created, {changes['moved']} records moved, "
+        f"{changes['merged']} merged, {changes['split']} split"
+        + ("" if outcome.job_id is None else
+           f"; {outcome.review_items_opened} review items opened, {outcome.golden_records_written} golden "
+           f"records written, {outcome.events} events")
+    )  # fmt: skip
+    if outcome.records_retired or outcome.customers_retired:
+        retired = f"{outcome.records_retired} records unlinked, {outcome.customers_retired} customers"
+        console.print(f"retired: {retired}")
+    if outcome.job_id is None:
+        for merge in outcome.plan.merges[:20]:
+            console.print(f"  merge {merge.loser} -> {merge.survivor}")
+        for split in outcome.plan.splits[:20]:
+            console.print(f"  split {split.canonical_id} -> {', '.join(split.successors)}")
+        for move in [m for m in outcome.plan.moves if m.from_id is not None][:20]:
+            console.print(f"  move {move.source_key}: {move.from_id} -> {move.to_id}")
+
+
+model_app = typer.Typer(help="Match model versions: list, show, activate.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("list")
+def model_list() -> None:
+    """List stored model versions."""
+    from mdm.models import list_models
+
+    with _engine().connect() as connection:
+        versions = list_models(connection)
+    if not versions:
+        console.print("no match model yet: `mdm match` trains one per kind")
+    for version in versions:
+        active = "active" if version.active else ""
+        console.print(
+            f"{version.id:>4}  {version.kind:<13} v{version.version:<3} {version.created_at}  "
+            f"{version.records} records, {version.seconds:.1f} s  {active}"
+        )
+
+
+@model_app.command("show")
+def model_show(model_id: int) -> None:
+    """Show one model version: thresholds and the trained m and u per comparison level."""
+    from mdm.models import get_model
+
+    try:
+        with _engine().connect() as connection:
+            model = get_model(connection, model_id)
+    except MdmError as error:
+        raise _fail(error) from error
+    report = model.report
+    console.print(
+        f"{model.kind} model: {report.records} records, seed {report.seed}, "
+        f"prior {report.probability_two_random_records_match:.2e}, Splink {report.splink_version}"
+    )
+    console.print(f"auto-merge at match weight {model.auto_merge_weight}, review at {model.review_weight}")
+    console.print(f"strong identifiers: {', '.join(model.profile.strong) or 'none'}")
+    for level in report.levels:
+        console.print(f"  {level}")
+
+
+@model_app.command("activate")
+def model_activate(model_id: int) -> None:
+    """Make a model version the active one of its kind."""
+    from mdm.models import activate_model
+
+    try:
+        with _engine().begin() as connection:
+            activate_model(connection, model_id)
+    except MdmError as error:
+        raise _fail(error) from error
+    console.print(f"model {model_id} is active")
+
+
+@app.command("evaluate")
+def evaluate_command(
+    truth: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="CSV: system, source_id, entity_id")
+    ],
+) -> None:
+    """Score the crosswalk (and the review queue) against a truth file: precision, recall, F1."""
+    from mdm.accuracy import hub_accuracy
+    from mdm.evaluate import read_truth
+
+    try:
+        accuracy = hub_accuracy(_engine(), read_truth(truth))
+    except MdmError as error:
+        raise _fail(error) from error
+    _print_accuracy(accuracy)
+
+
+def _print_accuracy(accuracy: HubAccuracy) -> None:
+    auto, both = accuracy.auto_merge, accuracy.with_review
+    console.print(
+        f"auto-merge pairwise: precision {auto.precision:.4f}, recall {auto.recall:.4f}, F1 {auto.f1:.4f} "
+        f"({auto.true_positive_pairs} true, {auto.false_positive_pairs} false pairs, "
+        f"{auto.false_negative_pairs} missed)"
+    )
+    console.print(
+        f"auto-merge clusters: precision {auto.cluster_precision:.4f}, recall {auto.cluster_recall:.4f}, "
+        f"F1 {auto.cluster_f1:.4f}"
+    )
+    console.print(
+        f"auto-merge plus review: pairwise recall {both.recall:.4f}, precision {both.precision:.4f}; "
+        f"{accuracy.review_items} review items = {accuracy.review_share:.2%} of {accuracy.records} records"
+    )
+
+
+@app.command()
+def sample(
+    out: Annotated[Path, typer.Option(help="folder to write the exports and truth to")] = Path("sample-data"),
+    customers: Annotated[int, typer.Option(min=1)] = 3000,
+    seed: Annotated[int, typer.Option()] = 7,
+) -> None:
+    """Write sample CRM, billing, ERP and support exports of generated customers, with the truth."""
+    from mdm.sample import generate_sample
+
+    files = generate_sample(out, customers=customers, seed=seed)
+    for line in files.summary_lines():
+        console.print(line)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="folder for the sample files and the demo database")] = Path(
+        "demo-output"
+    ),
+    customers: Annotated[int, typer.Option(min=10)] = 3000,
+    seed: Annotated[int, typer.Option()] = 7,
+) -> None:
+    """Run the main job end to end on a generated sample, in a fresh SQLite file, and score it."""
+    from mdm.accuracy import hub_accuracy
+    from mdm.bulk import run_match
+    from mdm.evaluate import read_truth
+    from mdm.loading import load_file
+    from mdm.mappings import read_mappings
+    from mdm.sample import generate_sample, sample_mappings_dir
+    from mdm.storage.database import make_engine, upgrade
+
+    out.mkdir(parents=True, exist_ok=True)
+    database = out / "mdm.db"
+    for stale in (database, out / "mdm.db-wal", out / "mdm.db-shm"):
+        stale.unlink(missing_ok=True)
+
+    console.print(f"[bold]1. sample[/]: {customers} customers, seed {seed}, into {out}/")
+    files = generate_sample(out, customers=customers, seed=seed)
+    engine = make_engine(f"sqlite:///{database}")
+    upgrade(engine)
+    mappings = read_mappings(sample_mappings_dir())
+
+    console.print("[bold]2. load[/]")
+    reasons: dict[str, int] = {}
+    for system, file in files.systems.items():
+        report = load_file(engine, file.path, mappings[system], rejects_dir=out / "rejects")
+        for rejection in report.rejections:
+            reasons[rejection.code] = reasons.get(rejection.code, 0) + 1
+        repeated = len(report.duplicate_source_ids)
+        console.print(
+            f"  {system:<8} {report.rows_read:>6} rows read, {report.inserted:>6} loaded, "
+            f"{report.rejected} rejected" + (f", {repeated} repeated source ids" if repeated else "")
+        )
+    if reasons:
+        console.print(
+            "  rejected rows by reason: " + ", ".join(f"{code} {n}" for code, n in sorted(reasons.items()))
+        )
+        console.print(f"  rejected rows with their reasons are in {out / 'rejects'}/")
+
+    console.print("[bold]3. match[/] (trains one model per kind on first run)")
+    priorities = {system: mapping.priority for system, mapping in mappings.items()}
+    outcome = run_match(engine, _profile(), priorities=priorities)
+    _print_outcome(outcome)
+
+    console.print("[bold]4. accuracy[/] against the sample's truth")
+    _print_accuracy(hub_accuracy(engine, read_truth(files.truth)))
+    customers_now = len(outcome.plan.created)
+    console.print(
+        f"\n{customers_now} customers from {files.records} records. Look one up with: "
+        f"MDM_DATABASE_URL=sqlite:///{database} .venv/bin/mdm show <canonical id>"
+    )
