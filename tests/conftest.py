@@ -7,6 +7,7 @@ missing PostgreSQL fails the run.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +20,16 @@ from mdm.storage.database import make_engine, upgrade
 from mdm.storage.tables import Base
 
 POSTGRES_URL = os.environ.get("MDM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+# Two checkouts testing at once on one server must not drop each other's databases.
+CHECKOUT_TAG = hashlib.sha1(str(Path(__file__).resolve().parent).encode(), usedforsecurity=False).hexdigest()[
+    :8
+]
 
 
 def _postgres_database(worker: str) -> str:
     """Create (fresh) the worker's own database and return its URL."""
     admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"mdm_test_{worker}"
+    name = f"mdm_test_{CHECKOUT_TAG}_{worker}"
     try:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
