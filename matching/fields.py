@@ -43,6 +43,7 @@ STANDARDISED_FIELDS: Final[tuple[str, ...]] = (
     "email",  # lower-cased address
     "email_domain",
     "website",  # bare domain, no scheme, no "www.", no path
+    "domain",  # organisation: the website, else the e-mail domain unless a free mail provider's
     "phone",  # E.164
     "address_line1",  # match key of the street line
     "postal_code",  # upper case, no spaces or dashes

@@ -28,7 +28,13 @@ from matching._address import (
     standardise_region,
     standardise_street,
 )
-from matching._contact import email_domain, standardise_email, standardise_phone, standardise_website
+from matching._contact import (
+    email_domain,
+    organisation_domain,
+    standardise_email,
+    standardise_phone,
+    standardise_website,
+)
 from matching._legal import legal_suffix, organisation_name
 from matching._text import CACHE_SIZE, clean_text, match_key
 from matching.fields import KEY_COLUMNS, STANDARDISED_FIELDS, Kind
@@ -219,8 +225,10 @@ def standardise_record(record: Mapping[str, str | None]) -> dict[str, str | None
     family = match_key(record.get("family_name"))
     email = standardise_email(record.get("email"))
 
-    name = suffix = None
+    website = standardise_website(record.get("website"))
+    name = suffix = domain = None
     if kind == "organisation":
+        domain = organisation_domain(website, email_domain(email))
         name = _coalesce(organisation_name(record.get("legal_name")), organisation_name(record.get("name")))
         suffix = _coalesce(legal_suffix(record.get("legal_name")), legal_suffix(record.get("name")))
     else:
@@ -236,7 +244,8 @@ def standardise_record(record: Mapping[str, str | None]) -> dict[str, str | None
         "tax_id": standardise_tax_id(record.get("tax_id"), country),
         "email": email,
         "email_domain": email_domain(email),
-        "website": standardise_website(record.get("website")),
+        "website": website,
+        "domain": domain,
         "phone": standardise_phone(record.get("phone"), country),
         "address_line1": standardise_street(record.get("address_line1")),
         "postal_code": standardise_postal_code(record.get("postal_code"), country),
@@ -344,6 +353,8 @@ def standardise_frame(frame: pd.DataFrame) -> pd.DataFrame:
     country = _map_distinct(standardise_country, column("country"))
     country_column = _Column(country, length)
     email = _map_distinct(standardise_email, column("email"))
+    mail_domain = _map_distinct(email_domain, _Column(email, length))
+    website = _map_distinct(standardise_website, column("website"))
 
     out: dict[str, ObjectArray] = {
         field: np.full(length, None, dtype=object) for field in STANDARDISED_FIELDS
@@ -360,6 +371,11 @@ def standardise_frame(frame: pd.DataFrame) -> pd.DataFrame:
         out["legal_suffix"][organisations] = _coalesce_arrays(
             _map_distinct(legal_suffix, legal_name), _map_distinct(legal_suffix, name)
         )
+        out["domain"][organisations] = _map_distinct(
+            organisation_domain,
+            _Column(website[organisations], len(organisations)),
+            _Column(mail_domain[organisations], len(organisations)),
+        )
 
     persons = np.flatnonzero(kinds == "person")
     if len(persons):
@@ -374,8 +390,8 @@ def standardise_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
     out["tax_id"] = _map_distinct(standardise_tax_id, column("tax_id"), country_column)
     out["email"] = email
-    out["email_domain"] = _map_distinct(email_domain, _Column(email, length))
-    out["website"] = _map_distinct(standardise_website, column("website"))
+    out["email_domain"] = mail_domain
+    out["website"] = website
     out["phone"] = _map_distinct(standardise_phone, column("phone"), country_column)
     out["address_line1"] = _map_distinct(standardise_street, column("address_line1"))
     out["postal_code"] = _map_distinct(standardise_postal_code, column("postal_code"), country_column)

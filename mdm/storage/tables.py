@@ -114,6 +114,7 @@ class StandardisedRecord(Base):
     email: Mapped[str | None] = mapped_column(Text, index=True)
     email_domain: Mapped[str | None] = mapped_column(Text)
     website: Mapped[str | None] = mapped_column(Text)
+    domain: Mapped[str | None] = mapped_column(Text, index=True)
     phone: Mapped[str | None] = mapped_column(String(32), index=True)
     address_line1: Mapped[str | None] = mapped_column(Text)
     postal_code: Mapped[str | None] = mapped_column(String(32))

@@ -15,7 +15,9 @@ DEFAULT_TOML = (Path(__file__).parents[2] / "matching" / "profiles" / "default.t
 
 def test_default_profile_has_both_kinds_with_their_strong_identifiers(profile: MatchProfile) -> None:
     assert profile.organisation.strong == ("tax_id",)
-    assert profile.person.strong == ("date_of_birth",)
+    # Family members share a family name, an address and a phone: a different given name must stop
+    # an automatic merge as a different date of birth does.
+    assert profile.person.strong == ("date_of_birth", "given_name")
     assert profile.organisation.comparison("name").term_frequency
     assert set(profile.person.term_frequency_fields) == {"given_name", "family_name", "city"}
     assert profile.person.thresholds.review_weight < profile.person.thresholds.auto_merge_weight
@@ -91,7 +93,7 @@ def test_a_file_that_tunes_one_kind_keeps_the_default_for_the_other(tmp_path: Pa
         ("thresholds = [0.95, 0.88]", "thresholds = [0.88, 0.95]", "organisation.comparisons[0].thresholds"),
         ("thresholds = [0.95, 0.88]", "thresholds = [1.5]", "organisation.comparisons[0].thresholds"),
         ('strong = ["tax_id"]', 'strong = ["vat"]', "organisation.strong[0]"),
-        ("review_weight = 4.0", "review_weight = 40.0", "organisation.thresholds.review_weight"),
+        ("review_weight = -3.0", "review_weight = 40.0", "organisation.thresholds.review_weight"),
         ("seed = 42", 'seed = "forty-two"', "organisation.training.seed"),
         (
             "deterministic_recall = 0.7",
@@ -99,7 +101,7 @@ def test_a_file_that_tunes_one_kind_keeps_the_default_for_the_other(tmp_path: Pa
             "organisation.training.deterministic_recall",
         ),
         ('["name"], ["postal_code"]]', '["name", "postal_code"]]', "organisation.training.em_blocking"),
-        ('["website"],', '["web"],', "organisation.blocking[3]"),
+        ('["domain"],', '["web"],', "organisation.blocking[3]"),
         ("[organisation.thresholds]", "colour = 'red'\n[organisation.thresholds]", "organisation"),
     ],
 )
@@ -116,7 +118,7 @@ def test_invalid_profiles_name_the_key_at_fault(old: str, new: str, field: str) 
 
 def test_every_problem_is_reported_at_once() -> None:
     text = DEFAULT_TOML.replace('strong = ["tax_id"]', 'strong = ["vat"]').replace(
-        "review_weight = 4.0", "review_weight = 40.0"
+        "review_weight = 0.0", "review_weight = 40.0"
     )
 
     with pytest.raises(ProfileError) as raised:

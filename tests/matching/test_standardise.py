@@ -288,6 +288,27 @@ def test_websites_become_bare_domains(website: str, expected: str | None) -> Non
 
 
 @pytest.mark.parametrize(
+    ("website", "email", "expected"),
+    [
+        ("www.acme.de", "info@acme-gruppe.de", "acme.de"),
+        (None, "Info@Acme.de", "acme.de"),
+        (None, "acme.sales@gmail.com", None),
+        (None, "j.doe@hotmail.co.uk", None),
+        ("https://acme.fr", "acme@orange.fr", "acme.fr"),
+        (None, None, None),
+    ],
+)
+def test_an_organisations_domain_is_its_website_or_its_own_mail_domain(
+    website: str | None, email: str | None, expected: str | None
+) -> None:
+    assert organisation(website=website, email=email)["domain"] == expected
+
+
+def test_persons_have_no_organisation_domain() -> None:
+    assert person(name="Ann Lee", email="ann@lee-family.example", website="lee.example")["domain"] is None
+
+
+@pytest.mark.parametrize(
     ("postal_code", "country", "expected"),
     [
         ("sw1a 1aa", "GB", "SW1A1AA"),
