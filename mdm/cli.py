@@ -396,6 +396,24 @@ def sample(
 
 
 @app.command()
+def febrl(
+    out: Annotated[Path, typer.Option(help="folder to write the exports and truth to")] = Path("febrl-data"),
+) -> None:
+    """Write the Febrl3 and Febrl4 data sets as source system files, with their truth."""
+    from mdm.febrl import febrl_mappings_dir, write_febrl
+
+    try:
+        files = write_febrl(out)
+    except MdmError as error:
+        raise _fail(error) from error
+    for system, path in files.systems.items():
+        console.print(f"{system:<8} {path}  {files.records[system]} records")
+    for data_set, path in files.truth.items():
+        console.print(f"truth of {data_set}: {path}")
+    console.print(f"source mappings: MDM_MAPPINGS_DIR={febrl_mappings_dir()}")
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="folder for the sample files and the demo database")] = Path(
         "demo-output"
