@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine
 
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from matching.profile import MatchProfile
     from mdm.accuracy import HubAccuracy
     from mdm.bulk import MatchOutcome
+    from mdm.lookup import CustomerView
 
 app = typer.Typer(
     help="mdm-hub: customer identity, record linkage, golden records, crosswalk.", no_args_is_help=True
@@ -28,22 +31,26 @@ errors = Console(stderr=True)
 
 class _State:
     settings: Settings
+    context: typer.Context
 
 
 state = _State()
 
 
 @app.callback()
-def main() -> None:
+def main(context: typer.Context) -> None:
     """Read the settings from the environment and set up logging."""
     state.settings = Settings.from_env()
+    state.context = context
     configure_logging(state.settings.log_level, state.settings.log_format)
 
 
 def _engine() -> Engine:
+    """The hub's database, migrated; its connections close when the command ends."""
     from mdm.storage.database import make_engine, upgrade
 
     engine = make_engine(state.settings.database_url)
+    state.context.call_on_close(engine.dispose)
     upgrade(engine)
     return engine
 
@@ -57,7 +64,7 @@ def _mappings_dir() -> Path:
 
 
 def _fail(error: MdmError) -> typer.Exit:
-    errors.print(f"[bold red]error[/] [{error.code}] {error}")
+    errors.print(f"[bold red]error[/] {escape(f'[{error.code}] {error}')}")
     return typer.Exit(code=2)
 
 
@@ -146,9 +153,16 @@ def _profile() -> MatchProfile:
 @app.command()
 def match(
     plan: Annotated[bool, typer.Option("--plan", help="print the plan of changes, apply nothing")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="re-match every live record, not only the changed ones")
+    ] = False,
 ) -> None:
     """Run the bulk match job: predict, cluster, reconcile with today's ids, apply in batches."""
     from mdm.bulk import run_match
+
+    # Limitation: every run re-matches all live records, so --full is what a run always does until
+    # incremental matching (issue 6) gives runs without it less to do.
+    del full
 
     try:
         engine = _engine()
@@ -286,6 +300,88 @@ def _print_accuracy(accuracy: HubAccuracy) -> None:
 
 
 @app.command()
+def show(
+    id_or_key: Annotated[
+        str, typer.Argument(metavar="ID", help="canonical id, or source key system/source_id")
+    ],
+) -> None:
+    """Show a customer: status, golden record with lineage, and crosswalk."""
+    from mdm.lookup import look_up
+
+    try:
+        with _engine().connect() as connection:
+            found = look_up(connection, id_or_key)
+    except MdmError as error:
+        raise _fail(error) from error
+
+    if found.source_key is not None:
+        console.print(f"source key {found.source_key} belongs to {found.customer.canonical_id}")
+    _print_customer(found.customer)
+    if found.survivor is not None:
+        console.print(
+            f"\n{found.customer.canonical_id} redirects to its survivor {found.survivor.canonical_id}:"
+        )
+        _print_customer(found.survivor)
+
+
+def _print_customer(customer: CustomerView) -> None:
+    from rich.table import Table
+
+    ended = f", ended {customer.ended_at:%Y-%m-%d %H:%M:%S} UTC" if customer.ended_at else ""
+    console.print(
+        f"[bold]{customer.canonical_id}[/]  {customer.kind}, {customer.status}, "
+        f"created {customer.created_at:%Y-%m-%d %H:%M:%S} UTC{ended}"
+    )
+    if customer.merged_into is not None:
+        console.print(f"merged into {customer.merged_into}")
+    if customer.successors:
+        console.print(f"split into {', '.join(customer.successors)}")
+
+    if customer.golden_version is not None:
+        closed = " (closed)" if customer.golden_valid_to is not None else ""
+        table = Table(title=f"golden record, version {customer.golden_version}{closed}", title_justify="left")
+        for column in ("attribute", "value", "source record", "rule"):
+            table.add_column(column)
+        for attribute in customer.attributes:
+            source = f"{attribute.source_key} v{attribute.source_version}"
+            table.add_row(attribute.name, attribute.value, source, attribute.rule)
+        console.print(table)
+
+    if customer.crosswalk:
+        console.print(f"crosswalk: {len(customer.crosswalk)} source keys")
+        for key in customer.crosswalk:
+            console.print(f"  {key.key}  since {key.valid_from:%Y-%m-%d %H:%M:%S} UTC")
+
+
+class ExportWhat(StrEnum):
+    """What ``mdm export`` writes."""
+
+    CROSSWALK = "crosswalk"
+    GOLDEN = "golden"
+
+
+class ExportFormat(StrEnum):
+    """The file format of ``mdm export``."""
+
+    CSV = "csv"
+    PARQUET = "parquet"
+
+
+@app.command("export")
+def export_command(
+    what: Annotated[ExportWhat, typer.Option(help="the live crosswalk, or the current golden records")],
+    out: Annotated[Path, typer.Option(dir_okay=False, help="file to write; replaced if it exists")],
+    file_format: Annotated[ExportFormat, typer.Option("--format")] = ExportFormat.CSV,
+) -> None:
+    """Export the live crosswalk or the current golden records as CSV or Parquet."""
+    from mdm.export import export_crosswalk, export_golden
+
+    write = export_crosswalk if what is ExportWhat.CROSSWALK else export_golden
+    rows = write(_engine(), out, "csv" if file_format is ExportFormat.CSV else "parquet")
+    console.print(f"{rows} {what.value} rows written to {out}")
+
+
+@app.command()
 def sample(
     out: Annotated[Path, typer.Option(help="folder to write the exports and truth to")] = Path("sample-data"),
     customers: Annotated[int, typer.Option(min=1)] = 3000,
@@ -297,6 +393,24 @@ def sample(
     files = generate_sample(out, customers=customers, seed=seed)
     for line in files.summary_lines():
         console.print(line)
+
+
+@app.command()
+def febrl(
+    out: Annotated[Path, typer.Option(help="folder to write the exports and truth to")] = Path("febrl-data"),
+) -> None:
+    """Write the Febrl3 and Febrl4 data sets as source system files, with their truth."""
+    from mdm.febrl import febrl_mappings_dir, write_febrl
+
+    try:
+        files = write_febrl(out)
+    except MdmError as error:
+        raise _fail(error) from error
+    for system, path in files.systems.items():
+        console.print(f"{system:<8} {path}  {files.records[system]} records")
+    for data_set, path in files.truth.items():
+        console.print(f"truth of {data_set}: {path}")
+    console.print(f"source mappings: MDM_MAPPINGS_DIR={febrl_mappings_dir()}")
 
 
 @app.command()

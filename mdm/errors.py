@@ -82,3 +82,9 @@ class ModelError(MdmError):
     """No usable match model, or a model that cannot be trained or loaded."""
 
     code = "model.unavailable"
+
+
+class MissingDependencyError(MdmError, ImportError):
+    """An optional dependency that a command needs is not installed."""
+
+    code = "dependency.missing"
