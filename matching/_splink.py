@@ -27,7 +27,8 @@ def profile_fields(profile: KindProfile) -> tuple[str, ...]:
     """Every standardised field the profile compares or blocks on, in a stable order."""
     seen: dict[str, None] = {}
     for comparison in profile.comparisons:
-        seen[comparison.field] = None
+        for field in comparison.fields:
+            seen[field] = None
 
     rules = (*profile.blocking, *profile.training.em_blocking, *profile.training.deterministic_rules)
     for rule in rules:
@@ -95,6 +96,7 @@ def comparison_creator(comparison: FieldComparison) -> ComparisonCreator:
     levels: list[ComparisonLevelCreator | dict[str, Any]] = [_null_level(comparison)]
     for level in comparison.levels:
         threshold = level.threshold
+        field = level.field
         if level.method == "exact":
             levels.append(cll.ExactMatchLevel(field, term_frequency_adjustments=comparison.term_frequency))
         elif level.method == "jaro_winkler":
@@ -111,11 +113,22 @@ def comparison_creator(comparison: FieldComparison) -> ComparisonCreator:
             )
     levels.append(cll.ElseLevel())
 
-    description = f"{field}: {comparison.method} {list(comparison.thresholds)}"
-    return cl.CustomComparison(levels, output_column_name=field, comparison_description=description)
+    if comparison.is_group:
+        description = f"{comparison.field}: group of {', '.join(comparison.fields)}"
+    else:
+        description = f"{comparison.field}: {comparison.method} {list(comparison.thresholds)}"
+    return cl.CustomComparison(
+        levels, output_column_name=comparison.field, comparison_description=description
+    )
 
 
 def _null_level(comparison: FieldComparison) -> ComparisonLevelCreator:
+    if comparison.is_group:
+        condition = " AND ".join(
+            f'("{field}_l" IS NULL OR "{field}_r" IS NULL)' for field in comparison.fields
+        )
+        label = f"no {comparison.field} field on both sides"
+        return cll.CustomLevel(condition, label_for_charts=label).configure(is_null_level=True)
     if not comparison.null_values:
         return cll.NullLevel(comparison.field)
 

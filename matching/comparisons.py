@@ -37,7 +37,12 @@ def comparison_level(comparison: FieldComparison, value_a: str | None, value_b: 
 
     Returns:
         -1 when either value is missing, 0 for the else level, and upwards to the exact level.
+
+    Raises:
+        ValueError: for a group comparison, whose level depends on whole records (``group_level``).
     """
+    if comparison.is_group:
+        raise ValueError(f"{comparison.field} is a group: its level needs both records")
     if (
         value_a is None
         or value_b is None
@@ -49,6 +54,32 @@ def comparison_level(comparison: FieldComparison, value_a: str | None, value_b: 
     levels = comparison.levels
     for index, level in enumerate(levels):
         if level_holds(level, value_a, value_b):
+            return len(levels) - index
+    return ELSE_GAMMA
+
+
+def group_level(
+    comparison: FieldComparison, record_a: Mapping[str, str | None], record_b: Mapping[str, str | None]
+) -> int:
+    """The level of a group comparison for two records, numbered as Splink's ``gamma_<name>``.
+
+    -1 when no member field is present on both sides; otherwise the first member level, in the
+    group's order, whose condition holds, else 0.
+    """
+    present = {
+        member.field
+        for member in comparison.group
+        if not is_missing(member, record_a.get(member.field))
+        and not is_missing(member, record_b.get(member.field))
+    }
+    if not present:
+        return NULL_GAMMA
+
+    levels = comparison.levels
+    for index, level in enumerate(levels):
+        if level.field in present and level_holds(
+            level, record_a[level.field] or "", record_b[level.field] or ""
+        ):
             return len(levels) - index
     return ELSE_GAMMA
 
@@ -82,11 +113,11 @@ def _parse_date(value: str) -> datetime | None:
 def comparison_levels(
     profile: KindProfile, record_a: Mapping[str, str | None], record_b: Mapping[str, str | None]
 ) -> dict[str, int]:
-    """The level of every compared field for two standardised records (missing keys are None)."""
+    """The level of every comparison for two standardised records (missing keys are None)."""
     return {
-        comparison.field: comparison_level(
-            comparison, record_a.get(comparison.field), record_b.get(comparison.field)
-        )
+        comparison.field: group_level(comparison, record_a, record_b)
+        if comparison.is_group
+        else comparison_level(comparison, record_a.get(comparison.field), record_b.get(comparison.field))
         for comparison in profile.comparisons
     }
 

@@ -18,7 +18,10 @@ import msgspec
 from matching.errors import ProfileError
 from matching.fields import KINDS, STANDARDISED_FIELDS, Kind
 
-ComparisonMethod = Literal["exact", "jaro_winkler", "levenshtein", "damerau_levenshtein", "date_difference"]
+ComparisonMethod = Literal[
+    "exact", "jaro_winkler", "levenshtein", "damerau_levenshtein", "date_difference", "group"
+]
+LevelMethod = Literal["exact", "jaro_winkler", "levenshtein", "damerau_levenshtein", "date_difference"]
 DateUnit = Literal["day", "month", "year"]
 
 DEFAULT_PROFILE_RESOURCE = "profiles/default.toml"
@@ -45,27 +48,37 @@ class Level(msgspec.Struct, frozen=True):
             ``damerau_levenshtein`` (distance <= threshold), ``date_difference`` (ISO dates at most
             threshold seconds apart, the way Splink measures it).
         threshold: the bound for the method; None for ``exact``.
+        field: the standardised field the level compares: the comparison's own field, or in a
+            group the member's.
     """
 
-    method: ComparisonMethod
+    method: LevelMethod
     threshold: float | None = None
+    field: str = ""
 
 
 class FieldComparison(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """How one standardised field is compared.
+    """How one standardised field, or one group of fields that vary together, is compared.
 
     The levels, best first, are: null (either value missing), exact, an optional typo level
     (Damerau-Levenshtein <= ``typo_distance``), one level per threshold of ``method``, and else.
 
+    A ``group`` compares fields that are not independent evidence, such as street, postal code
+    and city: household members and firms in one building share all three, and a stale address
+    differs in all three. The group's levels are its members' levels, member after member, and
+    a pair falls in the first that holds; the group is null when no member is present on both
+    sides. One group counts its evidence once where separate comparisons would count it thrice.
+
     Attributes:
-        field: the standardised field.
-        method: the similarity measure of the threshold levels.
+        field: the standardised field, or for a group the name of its comparison.
+        method: the similarity measure of the threshold levels, or ``group``.
         thresholds: Jaro-Winkler similarities (descending), edit distances (ascending) or date
             differences in ``date_unit`` (ascending); empty for ``exact``.
         typo_distance: adds a Damerau-Levenshtein level just below exact, e.g. for ids and dates.
         date_unit: unit of date difference thresholds.
         term_frequency: adjust the exact level by how common the value is (names, cities).
         null_values: values that count as missing besides None, e.g. a placeholder tax id.
+        group: the member comparisons of a ``group``, best evidence first; empty otherwise.
     """
 
     field: str
@@ -75,13 +88,27 @@ class FieldComparison(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     date_unit: DateUnit = "day"
     term_frequency: bool = False
     null_values: tuple[str, ...] = ()
+    group: tuple[FieldComparison, ...] = ()
+
+    @property
+    def is_group(self) -> bool:
+        """Whether this comparison is a group of member fields."""
+        return self.method == "group"
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The standardised fields compared: the field itself, or a group's member fields."""
+        return tuple(member.field for member in self.group) if self.is_group else (self.field,)
 
     @property
     def levels(self) -> tuple[Level, ...]:
         """The levels between null and else, best first."""
-        levels = [Level("exact")]
+        if self.is_group:
+            return tuple(level for member in self.group for level in member.levels)
+
+        levels = [Level("exact", field=self.field)]
         if self.typo_distance is not None:
-            levels.append(Level("damerau_levenshtein", float(self.typo_distance)))
+            levels.append(Level("damerau_levenshtein", float(self.typo_distance), self.field))
 
         for threshold in self.thresholds:
             bound = (
@@ -89,7 +116,7 @@ class FieldComparison(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
                 if self.method == "date_difference"
                 else threshold
             )
-            levels.append(Level(self.method, bound))
+            levels.append(Level(self.method, bound, self.field))  # type: ignore[arg-type]
         return tuple(levels)
 
     @property
@@ -257,12 +284,17 @@ def _validated(profile: MatchProfile) -> MatchProfile:
 def _kind_problems(kind: Kind, profile: KindProfile) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     compared: set[str] = set()
+    names: set[str] = set()
     for index, comparison in enumerate(profile.comparisons):
         where = f"{kind}.comparisons[{index}]"
         problems.extend(_comparison_problems(where, comparison))
-        if comparison.field in compared:
-            problems.append((f"{where}.field", f"{comparison.field!r} is compared twice"))
-        compared.add(comparison.field)
+        for field in comparison.fields:
+            if field in compared:
+                problems.append((f"{where}.field", f"{field!r} is compared twice"))
+            compared.add(field)
+        if comparison.is_group and comparison.field in names | set(STANDARDISED_FIELDS):
+            problems.append((f"{where}.field", f"group name {comparison.field!r} is taken"))
+        names.add(comparison.field)
 
     if not profile.comparisons:
         problems.append((f"{kind}.comparisons", "at least one comparison is needed"))
@@ -272,9 +304,12 @@ def _kind_problems(kind: Kind, profile: KindProfile) -> list[tuple[str, str]]:
     problems.extend(
         _field_lists_problems(f"{kind}.training.deterministic_rules", profile.training.deterministic_rules)
     )
+    own_fields = {comparison.field for comparison in profile.comparisons if not comparison.is_group}
     for index, field in enumerate(profile.strong):
-        if field not in compared:
-            problems.append((f"{kind}.strong[{index}]", f"strong identifier {field!r} has no comparison"))
+        if field not in own_fields:
+            problems.append(
+                (f"{kind}.strong[{index}]", f"strong identifier {field!r} has no comparison of its own")
+            )
 
     thresholds = profile.thresholds
     if thresholds.review_weight > thresholds.auto_merge_weight:
@@ -290,7 +325,11 @@ def _kind_problems(kind: Kind, profile: KindProfile) -> list[tuple[str, str]]:
     if not 0 < training.deterministic_recall <= 1:
         problems.append((f"{kind}.training.deterministic_recall", "must lie in (0, 1]"))
 
-    uncovered = [field for field in compared if all(field in rule for rule in training.em_blocking)]
+    uncovered = [
+        comparison.field
+        for comparison in profile.comparisons
+        if all(set(comparison.fields) <= set(rule) for rule in training.em_blocking)
+    ]
     if not training.em_blocking:
         problems.append((f"{kind}.training.em_blocking", "at least one pass is needed"))
     elif uncovered:
@@ -304,6 +343,11 @@ def _kind_problems(kind: Kind, profile: KindProfile) -> list[tuple[str, str]]:
 
 
 def _comparison_problems(where: str, comparison: FieldComparison) -> list[tuple[str, str]]:
+    if comparison.is_group:
+        return _group_problems(where, comparison)
+    if comparison.group:
+        return [(f"{where}.group", "only a comparison of method group has members")]
+
     problems: list[tuple[str, str]] = []
     if comparison.field not in STANDARDISED_FIELDS:
         problems.append((f"{where}.field", f"{comparison.field!r} is not a standardised field"))
@@ -337,6 +381,28 @@ def _comparison_problems(where: str, comparison: FieldComparison) -> list[tuple[
 
     if any(not value for value in comparison.null_values):
         problems.append((f"{where}.null_values", "empty strings are missing already"))
+    return problems
+
+
+def _group_problems(where: str, comparison: FieldComparison) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    if len(comparison.group) < 2:
+        problems.append((f"{where}.group", "a group needs at least two member comparisons"))
+    if comparison.thresholds or comparison.typo_distance is not None:
+        problems.append((f"{where}.method", "a group's levels come from its members"))
+    if comparison.term_frequency or comparison.null_values:
+        problems.append((f"{where}.method", "a group takes no term frequencies or null values"))
+
+    for index, member in enumerate(comparison.group):
+        at = f"{where}.group[{index}]"
+        if member.is_group:
+            problems.append((f"{at}.method", "groups do not nest"))
+            continue
+        problems.extend(_comparison_problems(at, member))
+        # Limitation: members adjust no term frequencies and list no placeholder values; the
+        # group's one null level and one level list would need per-member variants of both.
+        if member.term_frequency or member.null_values:
+            problems.append((at, "a group member takes no term frequencies or null values"))
     return problems
 
 

@@ -299,11 +299,12 @@ def open_review_items(
     """Open a review item for each ambiguous pair that has none open yet; returns how many."""
     if not clustering.review_items:
         return 0
-    open_pairs = set(
-        connection.execute(
+    open_pairs: set[tuple[int, int]] = {
+        (int(left), int(right))
+        for left, right in connection.execute(
             select(ReviewItem.left_record_id, ReviewItem.right_record_id).where(ReviewItem.status == "open")
-        ).all()
-    )
+        )
+    }
     now = utc_now()
     rows: list[dict[str, Any]] = []
     for item in clustering.review_items:
@@ -322,7 +323,7 @@ def open_review_items(
 
 
 def _probability(match_weight: float) -> float:
-    bayes_factor = 2.0**match_weight
+    bayes_factor: float = 2.0**match_weight
     return bayes_factor / (1.0 + bayes_factor)
 
 
@@ -380,7 +381,7 @@ def resume_unfinished(engine: Engine) -> int:
     live = read_live_records(engine)
     kind_of_key = dict(zip(live.frame["unique_id"], live.frame["kind"], strict=True))
     with engine.connect() as connection:
-        model_of_kind = {
+        model_of_kind: dict[str, int] = {
             kind: found[0] for kind in KINDS if (found := active_model(connection, kind)) is not None
         }
         pending = connection.execute(

@@ -400,7 +400,7 @@ def febrl(
     out: Annotated[Path, typer.Option(help="folder to write the exports and truth to")] = Path("febrl-data"),
 ) -> None:
     """Write the Febrl3 and Febrl4 data sets as source system files, with their truth."""
-    from mdm.febrl import febrl_mappings_dir, write_febrl
+    from mdm.febrl import febrl_mappings_dir, febrl_profile_file, write_febrl
 
     try:
         files = write_febrl(out)
@@ -411,6 +411,7 @@ def febrl(
     for data_set, path in files.truth.items():
         console.print(f"truth of {data_set}: {path}")
     console.print(f"source mappings: MDM_MAPPINGS_DIR={febrl_mappings_dir()}")
+    console.print(f"match profile:   MDM_PROFILE_FILE={febrl_profile_file()}")
 
 
 @app.command()

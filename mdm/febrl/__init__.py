@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from mdm.febrl.datasets import FebrlFiles, febrl_mappings_dir, write_febrl
+from mdm.febrl.datasets import FebrlFiles, febrl_mappings_dir, febrl_profile_file, write_febrl
 
-__all__ = ["FebrlFiles", "febrl_mappings_dir", "write_febrl"]
+__all__ = ["FebrlFiles", "febrl_mappings_dir", "febrl_profile_file", "write_febrl"]

@@ -52,6 +52,11 @@ def febrl_mappings_dir() -> Path:
     return folder
 
 
+def febrl_profile_file() -> Path:
+    """The match profile file for the Febrl data sets (``MDM_PROFILE_FILE``): see its comments."""
+    return febrl_mappings_dir().parent / "profile.toml"
+
+
 def write_febrl(out_dir: Path) -> FebrlFiles:
     """Write ``febrl3.csv``, ``febrl4a.csv``, ``febrl4b.csv`` and the truth files into ``out_dir``.
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import msgspec
 import pandas as pd
 import pytest
 
-from matching.comparisons import comparison_level, comparison_levels, strong_identifier_conflict
+from matching.comparisons import (
+    comparison_level,
+    comparison_levels,
+    group_level,
+    strong_identifier_conflict,
+)
 from matching.prediction import predict_pairs
-from matching.profile import MatchProfile
+from matching.profile import FieldComparison, MatchProfile
 from matching.training import TrainedModel
 
 
@@ -76,6 +82,70 @@ def test_in_process_levels_equal_splink_gammas(
     assert set(pairs["gamma_date_of_birth"]) >= {0, 2, 3}
     assert set(pairs["gamma_tax_id"]) >= {0, 1, 2}
     assert differences == []
+
+
+def test_in_process_group_levels_equal_splink_gammas(
+    organisation_model: TrainedModel, organisations: tuple[pd.DataFrame, set[tuple[str, str]]]
+) -> None:
+    frame = organisations[0].copy()
+    # Some records without any address field, some with a city only: the null level must occur.
+    frame.loc[frame.index[::7], ["address_line1", "postal_code", "city"]] = None
+    frame.loc[frame.index[1::7], ["address_line1", "postal_code"]] = None
+    pairs = predict_pairs(frame, organisation_model, threshold_weight=-1e9)
+    records = frame.set_index("unique_id").to_dict("index")
+    address = organisation_model.profile.comparison("address")
+
+    in_process = [
+        group_level(address, records[left], records[right])
+        for left, right in zip(pairs["unique_id_l"], pairs["unique_id_r"], strict=True)
+    ]
+
+    assert address.is_group
+    assert in_process == pairs["gamma_address"].tolist()
+    # The null level, the else level, and levels of more than one member occur.
+    assert {-1, 0, len(address.levels)} <= set(in_process)
+    assert {gamma for gamma in in_process if 0 < gamma <= 4}
+
+
+GROUP = FieldComparison(
+    field="address",
+    method="group",
+    group=(
+        FieldComparison(field="address_line1", method="jaro_winkler", thresholds=(0.9,)),
+        FieldComparison(field="postal_code", method="exact"),
+        FieldComparison(field="city", method="exact"),
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    ("record_a", "record_b", "gamma"),
+    [
+        ({"address_line1": "1 high st", "city": "york"}, {"address_line1": "1 high st"}, 4),
+        ({"address_line1": "1 high st", "city": "york"}, {"address_line1": "1 hihg st"}, 3),
+        (
+            {"address_line1": "1 high st", "postal_code": "Y1"},
+            {"address_line1": "9 low rd", "postal_code": "Y1"},
+            2,
+        ),
+        ({"address_line1": "1 high st", "city": "york"}, {"postal_code": "Y1", "city": "york"}, 1),
+        ({"address_line1": "1 high st", "city": "york"}, {"address_line1": "9 low rd", "city": "leeds"}, 0),
+        ({"address_line1": "1 high st"}, {"city": "york"}, -1),
+        ({}, {}, -1),
+    ],
+)
+def test_a_group_takes_the_first_member_level_that_holds(
+    profile: MatchProfile, record_a: dict[str, str], record_b: dict[str, str], gamma: int
+) -> None:
+    only_group = msgspec.structs.replace(profile.organisation, comparisons=(GROUP,))
+
+    assert group_level(GROUP, record_a, record_b) == gamma
+    assert comparison_levels(only_group, record_a, record_b) == {"address": gamma}
+
+
+def test_a_group_has_no_level_of_two_values() -> None:
+    with pytest.raises(ValueError, match="group"):
+        comparison_level(GROUP, "1 high st", "1 high st")
 
 
 DATES = [

