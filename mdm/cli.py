@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="mdm-hub: customer identity, record linkage, golden records, crosswalk.", no_args_is_help=True
 )
-console = Console(stderr=False)
+console = Console(stderr=False, soft_wrap=True)
 errors = Console(stderr=True)
 
 
@@ -431,6 +431,9 @@ def demo(
     from mdm.sample import generate_sample, sample_mappings_dir
     from mdm.storage.database import make_engine, upgrade
 
+    # The demo prints its own summary; progress events would bury it (MDM_LOG_LEVEL=info shows them).
+    if state.settings.log_level == "info":
+        configure_logging("warning", state.settings.log_format)
     out.mkdir(parents=True, exist_ok=True)
     database = out / "mdm.db"
     for stale in (database, out / "mdm.db-wal", out / "mdm.db-shm"):
@@ -467,7 +470,10 @@ def demo(
     console.print("[bold]4. accuracy[/] against the sample's truth")
     _print_accuracy(hub_accuracy(engine, read_truth(files.truth)))
     customers_now = len(outcome.plan.created)
-    console.print(
-        f"\n{customers_now} customers from {files.records} records. Look one up with: "
-        f"MDM_DATABASE_URL=sqlite:///{database} .venv/bin/mdm show <canonical id>"
-    )
+    # The customer with the most source records makes the best first look.
+    example = max(outcome.plan.created, key=lambda created: len(created.source_keys), default=None)
+    console.print(f"\n{customers_now} customers from {files.records} records.")
+    if example is not None:
+        console.print(
+            f"Look one up: MDM_DATABASE_URL=sqlite:///{database} .venv/bin/mdm show {example.canonical_id}"
+        )

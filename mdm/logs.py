@@ -33,6 +33,9 @@ def configure_logging(level: str = "info", log_format: str | None = None) -> Non
     )
     # SQLAlchemy's engine logger would print bound parameters, which carry personal values.
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+    # Splink warns of every comparison level that training never saw; the training report keeps
+    # those levels (``mdm model show``), so the warnings show only when debugging.
+    logging.getLogger("splink").setLevel(logging.DEBUG if level.lower() == "debug" else logging.ERROR)
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
