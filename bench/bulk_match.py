@@ -21,7 +21,6 @@ import argparse
 import functools
 import json
 import logging
-import math
 import os
 import resource
 import subprocess
@@ -36,13 +35,13 @@ from types import ModuleType
 from typing import Any
 
 import msgspec
-import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Engine, make_url, text
 
 import mdm.bulk
+from matching._splink import records_table
 from matching.fields import KINDS
-from matching.profile import KindProfile, MatchProfile, load_profile
+from matching.profile import MatchProfile, load_profile
 from mdm.accuracy import hub_accuracy
 from mdm.evaluate import Evaluation, evaluate, read_truth
 from mdm.loading import load_file
@@ -189,20 +188,6 @@ def bench_database(url: str, scratch: Path) -> Iterator[Engine]:
         admin.dispose()
 
 
-def profile_columns(profile: KindProfile) -> list[str]:
-    """The fields the hub hands to Splink for a kind: compared, then blocked on, in its order."""
-    rules = (*profile.blocking, *profile.training.em_blocking, *profile.training.deterministic_rules)
-    fields = [comparison.field for comparison in profile.comparisons]
-    fields += [field for rule in rules for field in rule]
-    return list(dict.fromkeys(fields))
-
-
-def _present(value: object) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return str(value) or None
-
-
 def export_raw_jobs(engine: Engine, profile: MatchProfile, folder: Path) -> list[RawKindJob]:
     """Write each kind's standardised records (Parquet) and its active model's Splink settings (JSON)."""
     live = mdm.bulk.read_live_records(engine)
@@ -215,13 +200,10 @@ def export_raw_jobs(engine: Engine, profile: MatchProfile, folder: Path) -> list
             continue
 
         model = found[1]
-        columns = {"unique_id": pa.array(records["unique_id"].astype(str).tolist(), type=pa.string())}
-        for field in profile_columns(profile.for_kind(kind)):
-            columns[field] = pa.array(
-                [_present(value) for value in records[field].tolist()], type=pa.string()
-            )
+        # The very table the hub hands to Splink: same columns, same types, same nulls.
+        table = records_table(records, profile.for_kind(kind), kind)
         records_path = folder / f"{kind}_records.parquet"
-        pq.write_table(pa.table(columns), records_path)
+        pq.write_table(table, records_path)
         settings_path = folder / f"{kind}_settings.json"
         settings_path.write_text(json.dumps(model.splink_settings), encoding="utf-8")
         jobs.append(
