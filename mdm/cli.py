@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, ParamSpec
 
 import typer
 from rich.console import Console
@@ -26,7 +28,7 @@ app = typer.Typer(
     help="mdm-hub: customer identity, record linkage, golden records, crosswalk.", no_args_is_help=True
 )
 console = Console(stderr=False, soft_wrap=True)
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 class _State:
@@ -35,6 +37,7 @@ class _State:
 
 
 state = _State()
+P = ParamSpec("P")
 
 
 @app.callback()
@@ -47,11 +50,19 @@ def main(context: typer.Context) -> None:
 
 def _engine() -> Engine:
     """The hub's database, migrated; its connections close when the command ends."""
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
+    from mdm.errors import DatabaseUnavailableError
     from mdm.storage.database import make_engine, upgrade
 
-    engine = make_engine(state.settings.database_url)
-    state.context.call_on_close(engine.dispose)
-    upgrade(engine)
+    url = state.settings.database_url
+    try:
+        engine = make_engine(url)
+        state.context.call_on_close(engine.dispose)
+        upgrade(engine)
+    except (ArgumentError, OperationalError) as error:
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        raise DatabaseUnavailableError(f"cannot use the database at MDM_DATABASE_URL: {reason}") from error
     return engine
 
 
@@ -63,9 +74,20 @@ def _mappings_dir() -> Path:
     return sample_mappings_dir()
 
 
-def _fail(error: MdmError) -> typer.Exit:
-    errors.print(f"[bold red]error[/] {escape(f'[{error.code}] {error}')}")
-    return typer.Exit(code=2)
+def _reports_errors(command: Callable[P, None]) -> Callable[P, None]:
+    """Turn the hub's own errors into one line with their code and exit status 2, never a traceback."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        from matching.errors import MatchingError
+
+        try:
+            command(*args, **kwargs)
+        except (MdmError, MatchingError) as error:
+            errors.print(f"[bold red]error[/] {escape(f'[{error.code}] {error}')}")
+            raise typer.Exit(code=2) from error
+
+    return run
 
 
 def _progress() -> Progress:
@@ -79,13 +101,15 @@ def _progress() -> Progress:
 
 
 @app.command()
+@_reports_errors
 def init() -> None:
     """Create or migrate the database schema."""
     _engine()
-    console.print("database is up to date")
+    console.print("the database schema is created and at the newest revision")
 
 
 @app.command()
+@_reports_errors
 def load(
     file: Annotated[
         Path, typer.Argument(exists=True, dir_okay=False, help="CSV, JSON Lines or Parquet file")
@@ -102,15 +126,12 @@ def load(
 
     if mode not in ("delta", "snapshot"):
         raise typer.BadParameter("mode must be delta or snapshot", param_hint="--mode")
-    try:
-        mapping = mapping_for(read_mappings(_mappings_dir()), system)
-        engine = _engine()
-        report = load_file(
-            engine, file, mapping, mode=mode, allow_retire=allow_retire,  # type: ignore[arg-type]
-            rejects_dir=state.settings.work_dir / "rejects",
-        )  # fmt: skip
-    except MdmError as error:
-        raise _fail(error) from error
+    mapping = mapping_for(read_mappings(_mappings_dir()), system)
+    engine = _engine()
+    report = load_file(
+        engine, file, mapping, mode=mode, allow_retire=allow_retire,  # type: ignore[arg-type]
+        rejects_dir=state.settings.work_dir / "rejects",
+    )  # fmt: skip
 
     console.print(
         f"{report.system}: {report.rows_read} rows read, {report.inserted} new, {report.changed} changed, "
@@ -127,9 +148,13 @@ def load(
         console.print(f"  ... and {report.rejected - 20} more")
     if report.rejects_file:
         console.print(f"  rejected rows written to {report.rejects_file}")
+    if report.rows_read and report.rejected == report.rows_read:
+        errors.print("[bold red]error[/] every row was rejected: nothing was loaded")
+        raise typer.Exit(code=2)
 
 
 @app.command()
+@_reports_errors
 def restandardise() -> None:
     """Rebuild every standardised field from the stored canonical fields."""
     from mdm.standardised import restandardise as rebuild
@@ -151,6 +176,7 @@ def _profile() -> MatchProfile:
 
 
 @app.command()
+@_reports_errors
 def match(
     plan: Annotated[bool, typer.Option("--plan", help="print the plan of changes, apply nothing")] = False,
     full: Annotated[
@@ -164,24 +190,24 @@ def match(
     # incremental matching (issue 6) gives runs without it less to do.
     del full
 
-    try:
-        engine = _engine()
-        with _progress() as bar:
-            task = bar.add_task("applying plan", total=None)
+    engine = _engine()
+    with _progress() as bar:
+        task = bar.add_task("applying plan", total=None)
 
-            def advance(_step: str, done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
+        def advance(_step: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
 
-            profile, priorities = _profile(), _priorities()
-            outcome = run_match(engine, profile, plan_only=plan, priorities=priorities, progress=advance)
-    except MdmError as error:
-        raise _fail(error) from error
+        profile, priorities = _profile(), _priorities()
+        outcome = run_match(engine, profile, plan_only=plan, priorities=priorities, progress=advance)
     _print_outcome(outcome)
 
 
 def _print_outcome(outcome: MatchOutcome) -> None:
     for kind in outcome.kinds:
-        model = f"model {kind.model_id}" + (" (trained now)" if kind.trained else "")
+        if outcome.job_id is None and kind.trained:
+            model = "a model trained for this plan only (a real run stores one)"
+        else:
+            model = f"model {kind.model_id}" + (" (trained now)" if kind.trained else "")
         reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(kind.review_reasons.items()))
         console.print(
             f"{kind.kind}: {kind.records} records, {kind.pairs_scored} pairs scored, "
@@ -215,6 +241,7 @@ app.add_typer(model_app, name="model")
 
 
 @model_app.command("list")
+@_reports_errors
 def model_list() -> None:
     """List stored model versions."""
     from mdm.models import list_models
@@ -223,6 +250,8 @@ def model_list() -> None:
         versions = list_models(connection)
     if not versions:
         console.print("no match model yet: `mdm match` trains one per kind")
+        return
+    console.print(f"{'id':>4}  {'kind':<13} {'ver':<4} {'created (UTC)':<26} training")
     for version in versions:
         active = "active" if version.active else ""
         console.print(
@@ -232,15 +261,13 @@ def model_list() -> None:
 
 
 @model_app.command("show")
+@_reports_errors
 def model_show(model_id: int) -> None:
     """Show one model version: thresholds and the trained m and u per comparison level."""
     from mdm.models import get_model
 
-    try:
-        with _engine().connect() as connection:
-            model = get_model(connection, model_id)
-    except MdmError as error:
-        raise _fail(error) from error
+    with _engine().connect() as connection:
+        model = get_model(connection, model_id)
     report = model.report
     console.print(
         f"{model.kind} model: {report.records} records, seed {report.seed}, "
@@ -248,24 +275,29 @@ def model_show(model_id: int) -> None:
     )
     console.print(f"auto-merge at match weight {model.auto_merge_weight}, review at {model.review_weight}")
     console.print(f"strong identifiers: {', '.join(model.profile.strong) or 'none'}")
+    console.print("comparison levels (m, u: trained probabilities; weight: log2 m/u; - where not trained):")
     for level in report.levels:
-        console.print(f"  {level}")
+        m = "-" if level.m_probability is None else f"{level.m_probability:.4g}"
+        u = "-" if level.u_probability is None else f"{level.u_probability:.4g}"
+        weight = "-" if level.match_weight is None else f"{level.match_weight:+.2f}"
+        console.print(
+            f"  {level.comparison:<14} {level.gamma:>2}  {level.label:<58} m {m:<10} u {u:<10} {weight}"
+        )
 
 
 @model_app.command("activate")
+@_reports_errors
 def model_activate(model_id: int) -> None:
     """Make a model version the active one of its kind."""
     from mdm.models import activate_model
 
-    try:
-        with _engine().begin() as connection:
-            activate_model(connection, model_id)
-    except MdmError as error:
-        raise _fail(error) from error
+    with _engine().begin() as connection:
+        activate_model(connection, model_id)
     console.print(f"model {model_id} is active")
 
 
 @app.command("evaluate")
+@_reports_errors
 def evaluate_command(
     truth: Annotated[
         Path, typer.Argument(exists=True, dir_okay=False, help="CSV: system, source_id, entity_id")
@@ -275,10 +307,7 @@ def evaluate_command(
     from mdm.accuracy import hub_accuracy
     from mdm.evaluate import read_truth
 
-    try:
-        accuracy = hub_accuracy(_engine(), read_truth(truth))
-    except MdmError as error:
-        raise _fail(error) from error
+    accuracy = hub_accuracy(_engine(), read_truth(truth))
     _print_accuracy(accuracy)
 
 
@@ -300,6 +329,7 @@ def _print_accuracy(accuracy: HubAccuracy) -> None:
 
 
 @app.command()
+@_reports_errors
 def show(
     id_or_key: Annotated[
         str, typer.Argument(metavar="ID", help="canonical id, or source key system/source_id")
@@ -308,11 +338,8 @@ def show(
     """Show a customer: status, golden record with lineage, and crosswalk."""
     from mdm.lookup import look_up
 
-    try:
-        with _engine().connect() as connection:
-            found = look_up(connection, id_or_key)
-    except MdmError as error:
-        raise _fail(error) from error
+    with _engine().connect() as connection:
+        found = look_up(connection, id_or_key)
 
     if found.source_key is not None:
         console.print(f"source key {found.source_key} belongs to {found.customer.canonical_id}")
@@ -341,7 +368,7 @@ def _print_customer(customer: CustomerView) -> None:
         closed = " (closed)" if customer.golden_valid_to is not None else ""
         table = Table(title=f"golden record, version {customer.golden_version}{closed}", title_justify="left")
         for column in ("attribute", "value", "source record", "rule"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for attribute in customer.attributes:
             source = f"{attribute.source_key} v{attribute.source_version}"
             table.add_row(attribute.name, attribute.value, source, attribute.rule)
@@ -368,6 +395,7 @@ class ExportFormat(StrEnum):
 
 
 @app.command("export")
+@_reports_errors
 def export_command(
     what: Annotated[ExportWhat, typer.Option(help="the live crosswalk, or the current golden records")],
     out: Annotated[Path, typer.Option(dir_okay=False, help="file to write; replaced if it exists")],
@@ -382,6 +410,7 @@ def export_command(
 
 
 @app.command()
+@_reports_errors
 def sample(
     out: Annotated[Path, typer.Option(help="folder to write the exports and truth to")] = Path("sample-data"),
     customers: Annotated[int, typer.Option(min=1)] = 3000,
@@ -396,16 +425,14 @@ def sample(
 
 
 @app.command()
+@_reports_errors
 def febrl(
     out: Annotated[Path, typer.Option(help="folder to write the exports and truth to")] = Path("febrl-data"),
 ) -> None:
     """Write the Febrl3 and Febrl4 data sets as source system files, with their truth."""
     from mdm.febrl import febrl_mappings_dir, febrl_profile_file, write_febrl
 
-    try:
-        files = write_febrl(out)
-    except MdmError as error:
-        raise _fail(error) from error
+    files = write_febrl(out)
     for system, path in files.systems.items():
         console.print(f"{system:<8} {path}  {files.records[system]} records")
     for data_set, path in files.truth.items():
@@ -415,6 +442,7 @@ def febrl(
 
 
 @app.command()
+@_reports_errors
 def demo(
     out: Annotated[Path, typer.Option(help="folder for the sample files and the demo database")] = Path(
         "demo-output"
@@ -447,8 +475,10 @@ def demo(
 
     console.print("[bold]2. load[/]")
     reasons: dict[str, int] = {}
+    loaded = 0
     for system, file in files.systems.items():
         report = load_file(engine, file.path, mappings[system], rejects_dir=out / "rejects")
+        loaded += report.inserted
         for rejection in report.rejections:
             reasons[rejection.code] = reasons.get(rejection.code, 0) + 1
         repeated = len(report.duplicate_source_ids)
@@ -472,7 +502,7 @@ def demo(
     customers_now = len(outcome.plan.created)
     # The customer with the most source records makes the best first look.
     example = max(outcome.plan.created, key=lambda created: len(created.source_keys), default=None)
-    console.print(f"\n{customers_now} customers from {files.records} records.")
+    console.print(f"\n{customers_now} customers from {loaded} loaded records.")
     if example is not None:
         console.print(
             f"Look one up: MDM_DATABASE_URL=sqlite:///{database} .venv/bin/mdm show {example.canonical_id}"

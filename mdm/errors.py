@@ -88,3 +88,15 @@ class MissingDependencyError(MdmError, ImportError):
     """An optional dependency that a command needs is not installed."""
 
     code = "dependency.missing"
+
+
+class DatabaseUnavailableError(MdmError):
+    """The configured database cannot be reached or its URL is not understood."""
+
+    code = "database.unavailable"
+
+
+class OutputFileError(MdmError, OSError):
+    """A file the hub was asked to write cannot be written."""
+
+    code = "output.unwritable"

@@ -16,6 +16,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from sqlalchemy import Engine, Executable, select
 
+from mdm.errors import OutputFileError
 from mdm.storage.tables import CrosswalkEntry, Customer, GoldenRecord
 from mdm.survivorship import GOLDEN_FIELDS
 
@@ -86,15 +87,21 @@ def _write(  # noqa: PLR0917
     file_format: ExportFormat,
     batch_rows: int,
 ) -> int:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    writer: _Writer = pa_csv.CSVWriter(out, schema) if file_format == "csv" else pq.ParquetWriter(out, schema)
+    if not out.parent.is_dir():
+        raise OutputFileError(f"cannot write {out}: the folder {out.parent} does not exist")
     written = 0
     try:
-        for rows in _batches(engine, query, batch_rows):
-            writer.write_batch(pa.RecordBatch.from_pydict(to_columns(rows), schema=schema))
-            written += len(rows)
-    finally:
-        writer.close()
+        writer: _Writer = (
+            pa_csv.CSVWriter(out, schema) if file_format == "csv" else pq.ParquetWriter(out, schema)
+        )
+        try:
+            for rows in _batches(engine, query, batch_rows):
+                writer.write_batch(pa.RecordBatch.from_pydict(to_columns(rows), schema=schema))
+                written += len(rows)
+        finally:
+            writer.close()
+    except OSError as error:
+        raise OutputFileError(f"cannot write {out}: {error.strerror or error}") from error
     return written
 
 

@@ -17,11 +17,15 @@ FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl
 
 
 class Row(msgspec.Struct, frozen=True):
-    """One data row of a file: its 1-based number among the data rows, and its cells or its error."""
+    """One data row of a file: its 1-based number among the data rows, and its cells or its error.
+
+    A row whose cells cannot be read keeps its text as received in ``raw``, for the rejects file.
+    """
 
     number: int
     cells: dict[str, Any] | None
     error: str | None = None
+    raw: str | None = None
 
 
 def file_format(path: Path) -> str:
@@ -41,9 +45,12 @@ def columns_of(path: Path) -> list[str]:
             header = next(csv.reader(handle), None)
         if header is None:
             raise InputFileError(f"{path.name}: the file is empty, it has no header row")
+        undecodable = [name for name in header if _undecodable(name)]
+        if undecodable:
+            raise InputFileError(f"{path.name}: the header row is not UTF-8 text")
         return [name.strip() for name in header]
     if kind == "parquet":
-        return list(pq.read_schema(path).names)
+        return list(_parquet_file(path).schema_arrow.names)
 
     seen: dict[str, None] = {}
     for row in iter_rows(path):
@@ -64,54 +71,79 @@ def iter_rows(path: Path) -> Iterator[Row]:
 
 
 def _open_text(path: Path) -> Any:
-    # utf-8-sig reads files with and without a byte-order mark alike.
-    return path.open(encoding="utf-8-sig", newline="")
+    # utf-8-sig reads files with and without a byte-order mark alike. Bytes that are not UTF-8
+    # come through as lone surrogates, so that only their row is set aside, not the whole file.
+    return path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+def _undecodable(text: str) -> bool:
+    return any("\udc80" <= character <= "\udcff" for character in text)
+
+
+def _readable(text: str) -> str:
+    # What a rejects file can hold: each byte that was not UTF-8 shown as U+FFFD.
+    return "".join("\ufffd" if "\udc80" <= character <= "\udcff" else character for character in text)
+
+
+def _not_utf8(header: list[str], cells: list[str]) -> str | None:
+    for name, cell in zip(header, cells, strict=False):
+        if _undecodable(cell):
+            return f"is not UTF-8 text in column {_readable(name)!r}"
+    return None
 
 
 def _csv_rows(path: Path) -> Iterator[Row]:
-    try:
-        with _open_text(path) as handle:
-            reader = csv.reader(handle)
-            header = [name.strip() for name in next(reader, [])]
-            for number, cells in enumerate(reader, start=1):
-                if not cells:
-                    continue
-                if len(cells) != len(header):
-                    error = f"has {len(cells)} cells where the header has {len(header)}"
-                    yield Row(number, None, error)
-                    continue
-                yield Row(number, dict(zip(header, cells, strict=True)))
-    except UnicodeDecodeError as error:
-        raise InputFileError(f"{path.name}: not UTF-8 text ({error.reason} at byte {error.start})") from error
+    with _open_text(path) as handle:
+        reader = csv.reader(handle)
+        header = [name.strip() for name in next(reader, [])]
+        for number, cells in enumerate(reader, start=1):
+            if not cells:
+                continue
+            raw = _readable(",".join(cells))
+            if len(cells) != len(header):
+                yield Row(number, None, f"has {len(cells)} cells where the header has {len(header)}", raw)
+                continue
+            not_utf8 = _not_utf8(header, cells)
+            if not_utf8 is not None:
+                yield Row(number, None, not_utf8, raw)
+                continue
+            yield Row(number, dict(zip(header, cells, strict=True)))
 
 
 def _jsonl_rows(path: Path) -> Iterator[Row]:
+    with path.open(encoding="utf-8-sig", errors="surrogateescape") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            raw = _readable(line.rstrip("\r\n"))
+            if _undecodable(line):
+                yield Row(number, None, "is not UTF-8 text", raw)
+                continue
+            try:
+                cells = json.loads(line)
+            except json.JSONDecodeError as error:
+                yield Row(number, None, f"is not valid JSON ({error.msg}, column {error.colno})", raw)
+                continue
+            if not isinstance(cells, dict):
+                yield Row(number, None, "is not a JSON object", raw)
+                continue
+            yield Row(number, cells)
+
+
+def _parquet_file(path: Path) -> pq.ParquetFile:
     try:
-        with path.open(encoding="utf-8-sig") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    cells = json.loads(line)
-                except json.JSONDecodeError as error:
-                    yield Row(number, None, f"is not valid JSON: {error.msg} at column {error.colno}")
-                    continue
-                if not isinstance(cells, dict):
-                    yield Row(number, None, "is not a JSON object")
-                    continue
-                yield Row(number, cells)
-    except UnicodeDecodeError as error:
-        raise InputFileError(f"{path.name}: not UTF-8 text ({error.reason} at byte {error.start})") from error
+        return pq.ParquetFile(path)
+    except Exception as error:  # pyarrow raises several types for a file that is not Parquet
+        raise InputFileError(f"{path.name}: not a readable Parquet file: {error}") from error
 
 
 def _parquet_rows(path: Path) -> Iterator[Row]:
-    try:
-        parquet = pq.ParquetFile(path)
-    except Exception as error:
-        raise InputFileError(f"{path.name}: not a readable Parquet file: {error}") from error
-
+    parquet = _parquet_file(path)
     number = 0
-    for batch in parquet.iter_batches(batch_size=10_000):
-        for cells in batch.to_pylist():
-            number += 1
-            yield Row(number, cells)
+    try:
+        for batch in parquet.iter_batches(batch_size=10_000):
+            for cells in batch.to_pylist():
+                number += 1
+                yield Row(number, cells)
+    except OSError as error:  # a corrupt page: the rows before it were read, nothing after it can be
+        raise InputFileError(f"{path.name}: Parquet data unreadable after row {number}: {error}") from error

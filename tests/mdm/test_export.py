@@ -82,7 +82,7 @@ def test_an_empty_hub_exports_a_file_with_only_its_columns(engine: Engine, tmp_p
 def test_the_export_command_writes_the_file(
     run_cli: Callable[..., Result], small_hub: dict[str, str], tmp_path: Path
 ) -> None:
-    path = tmp_path / "out" / "crosswalk.parquet"
+    path = tmp_path / "crosswalk.parquet"
 
     result = run_cli("export", "--what", "crosswalk", "--format", "parquet", "--out", str(path))
 
