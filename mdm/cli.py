@@ -122,7 +122,7 @@ def load(
             f"  source id {source_id!r} repeated on rows {', '.join(map(str, rows))}: the last row wins"
         )
     for rejection in report.rejections[:20]:
-        console.print(f"  rejected: {rejection.reason} [{rejection.code}, field {rejection.field}]")
+        console.print(escape(f"  rejected: {rejection.reason} [{rejection.code}, field {rejection.field}]"))
     if report.rejected > 20:
         console.print(f"  ... and {report.rejected - 20} more")
     if report.rejects_file:
