@@ -96,7 +96,11 @@ def load(
     ] = "delta",
     allow_retire: Annotated[bool, typer.Option(help="let a snapshot retire more than 5% of records")] = False,
 ) -> None:
-    """Load one file of one source system; bad rows go to a rejects file, the rest load."""
+    """Load one file of one source system; bad rows go to a rejects file, the rest load.
+
+    A field that its mapping sets missing when invalid does not reject the row: the row loads
+    without it, and the field is listed as a warning and in a warnings file beside the rejects.
+    """
     from mdm.loading import load_file
     from mdm.mappings import mapping_for, read_mappings
 
@@ -116,6 +120,7 @@ def load(
         f"{report.system}: {report.rows_read} rows read, {report.inserted} new, {report.changed} changed, "
         f"{report.unchanged} unchanged, {report.stale} older versions kept, {report.retired} retired, "
         f"{report.rejected} rejected"
+        + (f", {report.fields_set_missing} invalid fields set missing" if report.set_missing else "")
     )
     for source_id, rows in sorted(report.duplicate_source_ids.items()):
         console.print(
@@ -127,6 +132,13 @@ def load(
         console.print(f"  ... and {report.rejected - 20} more")
     if report.rejects_file:
         console.print(f"  rejected rows written to {report.rejects_file}")
+    for warning in report.set_missing[:20]:
+        where = f"[{warning.code}, source id {warning.source_id}, field {warning.field}]"
+        console.print(escape(f"  set missing: {warning.reason} {where}"))
+    if report.fields_set_missing > 20:
+        console.print(f"  ... and {report.fields_set_missing - 20} more")
+    if report.warnings_file:
+        console.print(f"  fields set missing written to {report.warnings_file}")
 
 
 @app.command()
@@ -447,20 +459,28 @@ def demo(
 
     console.print("[bold]2. load[/]")
     reasons: dict[str, int] = {}
+    set_missing = 0
     for system, file in files.systems.items():
         report = load_file(engine, file.path, mappings[system], rejects_dir=out / "rejects")
         for rejection in report.rejections:
             reasons[rejection.code] = reasons.get(rejection.code, 0) + 1
+        set_missing += report.fields_set_missing
         repeated = len(report.duplicate_source_ids)
         console.print(
             f"  {system:<8} {report.rows_read:>6} rows read, {report.inserted:>6} loaded, "
-            f"{report.rejected} rejected" + (f", {repeated} repeated source ids" if repeated else "")
+            f"{report.rejected} rejected"
+            + (f", {report.fields_set_missing} invalid fields set missing" if report.set_missing else "")
+            + (f", {repeated} repeated source ids" if repeated else "")
         )
     if reasons:
         console.print(
             "  rejected rows by reason: " + ", ".join(f"{code} {n}" for code, n in sorted(reasons.items()))
         )
         console.print(f"  rejected rows with their reasons are in {out / 'rejects'}/")
+    if set_missing:
+        console.print(
+            f"  {set_missing} invalid fields were set missing; they are listed in {out / 'rejects'}/"
+        )
 
     console.print("[bold]3. match[/] (trains one model per kind on first run)")
     priorities = {system: mapping.priority for system, mapping in mappings.items()}
