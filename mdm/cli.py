@@ -120,7 +120,11 @@ def load(
     ] = "delta",
     allow_retire: Annotated[bool, typer.Option(help="let a snapshot retire more than 5% of records")] = False,
 ) -> None:
-    """Load one file of one source system; bad rows go to a rejects file, the rest load."""
+    """Load one file of one source system; bad rows go to a rejects file, the rest load.
+
+    A field that its mapping sets missing when invalid does not reject the row: the row loads
+    without it, and the field is listed as a warning and in a warnings file beside the rejects.
+    """
     from mdm.loading import load_file
     from mdm.mappings import mapping_for, read_mappings
 
@@ -137,17 +141,25 @@ def load(
         f"{report.system}: {report.rows_read} rows read, {report.inserted} new, {report.changed} changed, "
         f"{report.unchanged} unchanged, {report.stale} older versions kept, {report.retired} retired, "
         f"{report.rejected} rejected"
+        + (f", {report.fields_set_missing} invalid fields set missing" if report.set_missing else "")
     )
     for source_id, rows in sorted(report.duplicate_source_ids.items()):
         console.print(
             f"  source id {source_id!r} repeated on rows {', '.join(map(str, rows))}: the last row wins"
         )
     for rejection in report.rejections[:20]:
-        console.print(f"  rejected: {rejection.reason} [{rejection.code}, field {rejection.field}]")
+        console.print(escape(f"  rejected: {rejection.reason} [{rejection.code}, field {rejection.field}]"))
     if report.rejected > 20:
         console.print(f"  ... and {report.rejected - 20} more")
     if report.rejects_file:
         console.print(f"  rejected rows written to {report.rejects_file}")
+    for warning in report.set_missing[:20]:
+        where = f"[{warning.code}, source id {warning.source_id}, field {warning.field}]"
+        console.print(escape(f"  set missing: {warning.reason} {where}"))
+    if report.fields_set_missing > 20:
+        console.print(f"  ... and {report.fields_set_missing - 20} more")
+    if report.warnings_file:
+        console.print(f"  fields set missing written to {report.warnings_file}")
     if report.rows_read and report.rejected == report.rows_read:
         errors.print("[bold red]error[/] every row was rejected: nothing was loaded")
         raise typer.Exit(code=2)
@@ -191,14 +203,17 @@ def match(
     del full
 
     engine = _engine()
-    with _progress() as bar:
-        task = bar.add_task("applying plan", total=None)
+    profile, priorities = _profile(), _priorities()
+    if plan:
+        outcome = run_match(engine, profile, plan_only=True, priorities=priorities)
+    else:
+        with _progress() as bar:
+            task = bar.add_task("applying plan", total=None)
 
-        def advance(_step: str, done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+            def advance(_step: str, done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
 
-        profile, priorities = _profile(), _priorities()
-        outcome = run_match(engine, profile, plan_only=plan, priorities=priorities, progress=advance)
+            outcome = run_match(engine, profile, priorities=priorities, progress=advance)
     _print_outcome(outcome)
 
 
@@ -475,22 +490,29 @@ def demo(
 
     console.print("[bold]2. load[/]")
     reasons: dict[str, int] = {}
-    loaded = 0
+    loaded = set_missing = 0
     for system, file in files.systems.items():
         report = load_file(engine, file.path, mappings[system], rejects_dir=out / "rejects")
         loaded += report.inserted
         for rejection in report.rejections:
             reasons[rejection.code] = reasons.get(rejection.code, 0) + 1
+        set_missing += report.fields_set_missing
         repeated = len(report.duplicate_source_ids)
         console.print(
             f"  {system:<8} {report.rows_read:>6} rows read, {report.inserted:>6} loaded, "
-            f"{report.rejected} rejected" + (f", {repeated} repeated source ids" if repeated else "")
+            f"{report.rejected} rejected"
+            + (f", {report.fields_set_missing} invalid fields set missing" if report.set_missing else "")
+            + (f", {repeated} repeated source ids" if repeated else "")
         )
     if reasons:
         console.print(
             "  rejected rows by reason: " + ", ".join(f"{code} {n}" for code, n in sorted(reasons.items()))
         )
         console.print(f"  rejected rows with their reasons are in {out / 'rejects'}/")
+    if set_missing:
+        console.print(
+            f"  {set_missing} invalid fields were set missing; they are listed in {out / 'rejects'}/"
+        )
 
     console.print("[bold]3. match[/] (trains one model per kind on first run)")
     priorities = {system: mapping.priority for system, mapping in mappings.items()}

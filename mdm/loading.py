@@ -1,5 +1,8 @@
 """Loading one system's file: bad rows set aside with their reasons, good rows stored as versions.
 
+A field whose mapping says ``missing`` for invalid values does not set its row aside: the row loads
+without that field (its raw payload keeps the value as received) and the field is reported.
+
 History is append-only. A row whose content is already stored for its key is a no-op, so loading
 the same file twice changes nothing. A changed row becomes a new version; it becomes current only
 when it is not older (by updated-at) than the current version. A snapshot load retires the
@@ -46,8 +49,18 @@ class Rejection(msgspec.Struct, frozen=True):
     payload: dict[str, Any] | None = None
 
 
+class FieldSetMissing(msgspec.Struct, frozen=True):
+    """A field of a loaded row whose invalid value was set missing, as its mapping asks."""
+
+    row_number: int
+    source_id: str
+    field: str
+    code: str
+    reason: str
+
+
 class LoadReport(msgspec.Struct, kw_only=True):
-    """What a load did, in counts, plus every rejected row and repeated source id."""
+    """What a load did, in counts, plus every rejected row, field set missing and repeated source id."""
 
     load_id: int
     system: str
@@ -61,13 +74,20 @@ class LoadReport(msgspec.Struct, kw_only=True):
     retired: int = 0
     reactivated: int = 0
     rejections: list[Rejection] = msgspec.field(default_factory=list)
+    set_missing: list[FieldSetMissing] = msgspec.field(default_factory=list)
     duplicate_source_ids: dict[str, list[int]] = msgspec.field(default_factory=dict)
     rejects_file: str | None = None
+    warnings_file: str | None = None
 
     @property
     def rejected(self) -> int:
         """How many rows were set aside."""
         return len(self.rejections)
+
+    @property
+    def fields_set_missing(self) -> int:
+        """How many fields of loaded rows were set missing because their value was invalid."""
+        return len(self.set_missing)
 
 
 class _GoodRow(msgspec.Struct):
@@ -79,6 +99,7 @@ class _GoodRow(msgspec.Struct):
     payload: dict[str, Any]
     content_sha256: str
     updated_at: datetime | None
+    set_missing: list[FieldSetMissing]
 
 
 def load_file(
@@ -99,7 +120,8 @@ def load_file(
         mapping: the system's source mapping.
         mode: ``delta`` adds and changes records; ``snapshot`` also retires the absent ones.
         allow_retire: let a snapshot retire more than 5% of the system's live records.
-        rejects_dir: where the rejects file is written (none is written when no row is rejected).
+        rejects_dir: where the rejects file and the warnings file (fields set missing) are written;
+            each only when it has rows.
         progress: called with the number of rows handled after each chunk.
 
     Raises:
@@ -123,6 +145,9 @@ def load_file(
         report = LoadReport(load_id=load_id, system=mapping.system, file=path.name, mode=mode)
         report.rows_read = rows_read
         report.rejections = rejections
+        report.set_missing = sorted(
+            (warning for row in good for warning in row.set_missing), key=lambda warning: warning.row_number
+        )
         report.duplicate_source_ids = duplicates
 
         touched: list[int] = []
@@ -142,6 +167,8 @@ def load_file(
 
     if rejections and rejects_dir is not None:
         report.rejects_file = str(_write_rejects(rejects_dir, mapping.system, load_id, rejections))
+    if report.set_missing and rejects_dir is not None:
+        report.warnings_file = str(_write_warnings(rejects_dir, mapping.system, load_id, report.set_missing))
 
     log.info(
         "load.finished",
@@ -152,6 +179,7 @@ def load_file(
         changed=report.changed,
         unchanged=report.unchanged,
         rejected=report.rejected,
+        fields_set_missing=report.fields_set_missing,
         retired=report.retired,
     )
     return report
@@ -160,7 +188,7 @@ def load_file(
 def _validate(
     path: Path, mapping: SourceMapping
 ) -> tuple[list[_GoodRow], tuple[list[Rejection], dict[str, list[int]], int]]:
-    """Check every row; keep the good ones (last row wins for a repeated source id)."""
+    """Check every row; keep the good ones (last row wins for a repeated source id, with its warnings)."""
     by_source_id: dict[str, _GoodRow] = {}
     seen_rows: dict[str, list[int]] = {}
     rejections: list[Rejection] = []
@@ -169,8 +197,9 @@ def _validate(
     for row in iter_rows(path):
         rows_read += 1
         if row.cells is None:
+            text = None if row.raw is None else {"raw": row.raw}
             rejections.append(
-                Rejection(row.number, None, None, "row.unreadable", f"row {row.number} {row.error}")
+                Rejection(row.number, None, None, "row.unreadable", f"row {row.number} {row.error}", text)
             )
             continue
 
@@ -201,11 +230,12 @@ def _good_row(
     rejections = [
         Rejection(number, source_id, error.field, error.code, f"row {number}: {error.reason}", payload)
         for error in errors
+        if not error.set_missing
     ]
     if source_id is None:
         reason = f"row {number}: the source id column {mapping.source_id!r} is empty"
         rejections.insert(0, Rejection(number, None, "source_id", "source_id.missing", reason, payload))
-    if not errors and not _has_name(canonical):
+    if not rejections and not _has_name(canonical):
         reason = f"row {number}: the record has no name of any kind"
         rejections.append(Rejection(number, source_id, "name", "name.missing", reason, payload))
     if rejections:
@@ -226,6 +256,11 @@ def _good_row(
         payload=payload,
         content_sha256=digest,
         updated_at=datetime.fromisoformat(updated) if updated else None,
+        set_missing=[
+            FieldSetMissing(number, source_id, error.field, error.code, f"row {number}: {error.reason}")
+            for error in errors
+            if error.set_missing
+        ],
     )
 
 
@@ -395,6 +430,7 @@ def _finish_batch(connection: Connection, report: LoadReport) -> None:
         "stale": report.stale,
         "unchanged": report.unchanged,
         "rejected": report.rejected,
+        "fields_set_missing": report.fields_set_missing,
         "retired": report.retired,
         "reactivated": report.reactivated,
         "duplicate_source_ids": len(report.duplicate_source_ids),
@@ -423,6 +459,18 @@ def _write_rejects(directory: Path, system: str, load_id: int, rejections: list[
         for r in rejections:
             row = json.dumps(r.payload, ensure_ascii=False, default=str) if r.payload else ""
             writer.writerow([r.row_number, r.source_id or "", r.field or "", r.code, r.reason, row])
+    return path
+
+
+def _write_warnings(directory: Path, system: str, load_id: int, warnings: list[FieldSetMissing]) -> Path:
+    """A CSV of every field set missing in a loaded row; the raw payload in the hub keeps the value."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{system}-load{load_id}-warnings.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["row_number", "source_id", "field", "code", "action", "reason"])
+        for w in warnings:
+            writer.writerow([w.row_number, w.source_id, w.field, w.code, "set_missing", w.reason])
     return path
 
 

@@ -20,13 +20,26 @@ TIME_FIELDS = frozenset({"updated_at"})
 DEFAULT_DATE_FORMATS = ("%Y-%m-%d",)
 DEFAULT_TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d")
 
+# What an invalid value of a field does to its row: reject the row (the default), or load the row
+# with that field missing. Only parsed fields can be invalid, and a row cannot load without these.
+INVALID_ACTIONS = ("reject", "missing")
+REQUIRED_FIELDS = ("source_id", "kind")
+
 
 class FieldError(msgspec.Struct, frozen=True):
-    """One field of one row that could not be turned into its canonical value."""
+    """One field of one row that could not be turned into its canonical value.
+
+    Attributes:
+        field: the canonical field at fault.
+        code: stable machine-readable reason, e.g. ``date.unparseable``.
+        reason: what is wrong, for the operator; it may quote the value as received.
+        set_missing: the mapping loads the row with this field missing instead of rejecting it.
+    """
 
     field: str
     code: str
     reason: str
+    set_missing: bool = False
 
 
 class KindRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -55,6 +68,8 @@ class SourceMapping(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         fields: canonical field -> source column.
         formats: strptime formats, tried in order, for date and time fields.
         extra: other columns kept whole.
+        invalid: canonical field -> what an invalid value of it does: ``reject`` the row (the
+            default), or load the row with the field ``missing`` and report it as a warning.
     """
 
     system: str
@@ -65,6 +80,7 @@ class SourceMapping(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     timezone: str = "UTC"
     formats: dict[str, list[str]] = msgspec.field(default_factory=dict)
     extra: ExtraColumns = msgspec.field(default_factory=ExtraColumns)
+    invalid: dict[str, str] = msgspec.field(default_factory=dict)
 
     def check(self) -> SourceMapping:
         """Check what the types alone cannot; returns the mapping, or raises MappingError."""
@@ -85,7 +101,38 @@ class SourceMapping(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as error:
             raise MappingError(f"unknown time zone {self.timezone!r}", field="timezone") from error
+        self._check_invalid()
         return self
+
+    def _check_invalid(self) -> None:
+        """Check the ``[invalid]`` section; every problem in it is reported at once."""
+        problems: dict[str, str] = {}
+        for field, action in self.invalid.items():
+            key = f"invalid.{field}"
+            if field not in CANONICAL_FIELDS and field not in REQUIRED_FIELDS:
+                problems[key] = f"{key}: unknown field {field!r}"
+            elif action not in INVALID_ACTIONS:
+                problems[key] = f'{key}: unknown action {action!r}, use "reject" (the default) or "missing"'
+            elif action == "reject":
+                continue
+            elif field in REQUIRED_FIELDS:
+                problems[key] = (
+                    f'{key}: {field} is required and cannot be "missing"; a row without it is rejected'
+                )
+            elif field not in self.fields:
+                problems[key] = f"{key}: {field} is not mapped under [fields]"
+            elif field not in DATE_FIELDS | TIME_FIELDS:
+                parsed = ", ".join(sorted(DATE_FIELDS | TIME_FIELDS))
+                problems[key] = (
+                    f'{key}: {field} is kept as text and never invalid; only {parsed} can be "missing"'
+                )
+        if problems:
+            field_at_fault = next(iter(problems)) if len(problems) == 1 else "invalid"
+            raise MappingError("; ".join(problems.values()), field=field_at_fault)
+
+    def on_invalid(self, field: str) -> str:
+        """What an invalid value of a field does: ``reject`` its row, or set the field ``missing``."""
+        return self.invalid.get(field, "reject")
 
     @property
     def columns(self) -> list[str]:
@@ -117,7 +164,9 @@ class SourceMapping(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def canonical(self, row: Mapping[str, Any]) -> tuple[dict[str, str | None], list[FieldError]]:
         """Turn one row into canonical fields: strings or None, dates ISO, times UTC ISO 8601.
 
-        Returns the fields and every error found in the row (all of them, not just the first).
+        Returns the fields and every error found in the row (all of them, not just the first). A
+        field in error is None; its error says whether the mapping sets it missing (the row loads
+        with a warning) or not (the row is rejected).
         """
         errors: list[FieldError] = []
         fields: dict[str, str | None] = dict.fromkeys(CANONICAL_FIELDS)
@@ -139,7 +188,8 @@ class SourceMapping(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             else:
                 parsed = _text(value)
             if isinstance(parsed, FieldError):
-                errors.append(parsed)
+                missing = self.on_invalid(field) == "missing"
+                errors.append(msgspec.structs.replace(parsed, set_missing=True) if missing else parsed)
             else:
                 fields[field] = parsed
         return fields, errors

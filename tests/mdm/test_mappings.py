@@ -78,3 +78,54 @@ def test_dates_times_and_kinds_are_parsed_with_the_mapping(tmp_path: Path) -> No
 
     _, errors = mapping.canonical({"No": "1", "T": "", "Name1": "Ann", "Born": "1980", "At": "yesterday"})
     assert sorted(error.field for error in errors) == ["date_of_birth", "kind", "updated_at"]
+
+
+def test_an_invalid_field_set_missing_is_none_and_marked(tmp_path: Path) -> None:
+    text = GOOD + 'date_of_birth = "Born"\nupdated_at = "At"\n[formats]\ndate_of_birth = ["%Y%m%d"]\n'
+    strict = read_mapping(write(tmp_path, text))
+    lenient = read_mapping(write(tmp_path, text + '[invalid]\ndate_of_birth = "missing"\n'))
+    row = {"No": "1", "Name1": "Ann", "Born": "19551192", "At": "yesterday"}
+
+    fields, errors = lenient.canonical(row)
+
+    assert fields["name"] == "Ann" and fields["date_of_birth"] is None
+    assert [(e.field, e.code, e.set_missing) for e in errors] == [
+        ("date_of_birth", "date.unparseable", True),
+        ("updated_at", "time.unparseable", False),
+    ]
+    _, errors = strict.canonical(row)
+    assert [(e.field, e.set_missing) for e in errors] == [("date_of_birth", False), ("updated_at", False)]
+    assert strict.on_invalid("date_of_birth") == "reject"
+    assert lenient.on_invalid("date_of_birth") == "missing"
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "names"),
+    [
+        ('kind = "missing"', "invalid.kind", "kind is required"),
+        ('source_id = "missing"', "invalid.source_id", "source_id is required"),
+        ('nickname = "missing"', "invalid.nickname", "unknown field 'nickname'"),
+        ('date_of_birth = "drop"', "invalid.date_of_birth", "unknown action 'drop'"),
+        ('updated_at = "missing"', "invalid.updated_at", "updated_at is not mapped"),
+        ('name = "missing"', "invalid.name", "name is kept as text"),
+        ('kind = "missing"\nnickname = "reject"', "invalid", "kind is required.*unknown field 'nickname'"),
+    ],
+)
+def test_bad_invalid_sections_are_refused_naming_the_key(
+    tmp_path: Path, section: str, field: str, names: str
+) -> None:
+    text = GOOD + f'date_of_birth = "Born"\n[invalid]\n{section}\n'
+
+    with pytest.raises(MappingError, match=names) as raised:
+        read_mapping(write(tmp_path, text))
+
+    assert raised.value.field == field
+    assert "erp.toml" in str(raised.value)
+
+
+def test_reject_is_allowed_for_any_field_and_is_the_default(tmp_path: Path) -> None:
+    text = GOOD + '[invalid]\nkind = "reject"\nname = "reject"\n'
+
+    mapping = read_mapping(write(tmp_path, text))
+
+    assert mapping.on_invalid("kind") == mapping.on_invalid("email") == "reject"

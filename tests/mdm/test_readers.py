@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from mdm.errors import InputFileError
+from mdm.loading import load_file
+from mdm.mappings import read_mapping
 from mdm.readers import columns_of, iter_rows
 
 
@@ -52,3 +57,22 @@ def test_a_file_that_is_not_parquet_is_refused(tmp_path: Path, content: bytes) -
         columns_of(path)
     with pytest.raises(InputFileError, match="not a readable Parquet file"):
         list(iter_rows(path))
+
+
+def test_the_rejects_file_keeps_an_unreadable_rows_text(engine: Engine, tmp_path: Path) -> None:
+    mapping_file = tmp_path / "billing.toml"
+    mapping_file.write_text(
+        'system = "billing"\nsource_id = "id"\n[kind]\nconstant = "organisation"\n[fields]\nname = "name"\n',
+        encoding="utf-8",
+    )
+    path = tmp_path / "billing.jsonl"
+    path.write_bytes(b'{"id": "1", "name": "Acme"}\n{"id": "2", "name": \n{"id": "3", "name": "Zenith"}\n')
+
+    report = load_file(engine, path, read_mapping(mapping_file), rejects_dir=tmp_path / "rejects")
+
+    assert (report.inserted, report.rejected) == (2, 1)
+    assert report.rejects_file is not None
+    with Path(report.rejects_file).open(encoding="utf-8", newline="") as handle:
+        rejected = list(csv.DictReader(handle))
+    assert rejected[0]["row_number"] == "2"
+    assert json.loads(rejected[0]["row"]) == {"raw": '{"id": "2", "name": '}
