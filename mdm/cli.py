@@ -149,8 +149,8 @@ def load(
         )
     for rejection in report.rejections[:20]:
         console.print(escape(f"  rejected: {rejection.reason} [{rejection.code}, field {rejection.field}]"))
-    if report.rejected > 20:
-        console.print(f"  ... and {report.rejected - 20} more")
+    if len(report.rejections) > 20:
+        console.print(f"  ... and {len(report.rejections) - 20} more problems")
     if report.rejects_file:
         console.print(f"  rejected rows written to {report.rejects_file}")
     for warning in report.set_missing[:20]:

@@ -81,8 +81,8 @@ class LoadReport(msgspec.Struct, kw_only=True):
 
     @property
     def rejected(self) -> int:
-        """How many rows were set aside."""
-        return len(self.rejections)
+        """How many rows were set aside (a row with several errors counts once)."""
+        return len({rejection.row_number for rejection in self.rejections})
 
     @property
     def fields_set_missing(self) -> int:
@@ -222,7 +222,8 @@ def _good_row(
 ) -> _GoodRow | list[Rejection]:
     """Turn one parsed row into a record to store, or into the rejections that say why not."""
     raw_id = cells.get(mapping.source_id)
-    source_id = None if raw_id is None else str(raw_id).strip() or None
+    scalar = not isinstance(raw_id, (list, tuple, dict, set))
+    source_id = None if raw_id is None or not scalar else str(raw_id).strip() or None
     if source_id is not None and source_id.endswith(".0") and isinstance(raw_id, float):
         source_id = source_id[:-2]
 
@@ -232,7 +233,10 @@ def _good_row(
         for error in errors
         if not error.set_missing
     ]
-    if source_id is None:
+    if not scalar:
+        reason = f"row {number}: the source id column {mapping.source_id!r} holds a {type(raw_id).__name__}"
+        rejections.insert(0, Rejection(number, None, "source_id", "source_id.not_scalar", reason, payload))
+    elif source_id is None:
         reason = f"row {number}: the source id column {mapping.source_id!r} is empty"
         rejections.insert(0, Rejection(number, None, "source_id", "source_id.missing", reason, payload))
     if not rejections and not _has_name(canonical):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,6 +17,10 @@ from mdm.errors import MappingError, UnknownSystemError
 
 DATE_FIELDS = frozenset({"date_of_birth"})
 TIME_FIELDS = frozenset({"updated_at"})
+# Dates of birth outside these bounds are placeholders or typos (0001-01-01, 2199-01-01).
+EARLIEST_BIRTH = date(1900, 1, 1)
+# How far a source system's clock may run ahead before its updated-at counts as wrong.
+CLOCK_SKEW = timedelta(days=1)
 DEFAULT_DATE_FORMATS = ("%Y-%m-%d",)
 DEFAULT_TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d")
 
@@ -181,7 +185,13 @@ class SourceMapping(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             if field == "kind":
                 continue
             value = row.get(column)
-            if field in DATE_FIELDS:
+            if isinstance(value, (list, tuple, dict, set)):
+                parsed: str | FieldError | None = FieldError(
+                    field,
+                    "value.not_scalar",
+                    f"column {column} holds a {type(value).__name__}, not one value",
+                )
+            elif field in DATE_FIELDS:
                 parsed = self._parse_date(field, value)
             elif field in TIME_FIELDS:
                 parsed = self._parse_time(field, value)
@@ -200,17 +210,18 @@ class SourceMapping(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def _parse_date(self, field: str, value: Any) -> str | FieldError | None:
         if isinstance(value, datetime):
-            return value.date().isoformat()
+            return _plausible_date(field, value.isoformat(), value.date())
         if isinstance(value, date):
-            return value.isoformat()
+            return _plausible_date(field, value.isoformat(), value)
         text = _text(value)
         if text is None:
             return None
         for pattern in self.formats.get(field, DEFAULT_DATE_FORMATS):
             try:
-                return datetime.strptime(text, pattern).date().isoformat()
+                parsed = datetime.strptime(text, pattern).date()
             except ValueError:
                 continue
+            return _plausible_date(field, text, parsed)
         return FieldError(field, "date.unparseable", f"{text!r} fits none of the formats of {field}")
 
     def _parse_time(self, field: str, value: Any) -> str | FieldError | None:
@@ -232,7 +243,19 @@ class SourceMapping(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             moment = moment_or_none
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=ZoneInfo(self.timezone))
+        # A time in the future would win "most recent" survivorship until that day came.
+        if moment - datetime.now(UTC) > CLOCK_SKEW:
+            return FieldError(field, "time.future", f"{moment.isoformat()} of {field} lies in the future")
         return moment.astimezone(UTC).isoformat()
+
+
+def _plausible_date(field: str, text: str, parsed: date) -> str | FieldError:
+    """A date of birth between 1900 and today; placeholders such as 0001-01-01 or 9999-12-31 are not."""
+    if not EARLIEST_BIRTH <= parsed <= datetime.now(UTC).date():
+        return FieldError(
+            field, "date.implausible", f"{text!r} of {field} lies outside {EARLIEST_BIRTH.year} to today"
+        )
+    return parsed.isoformat()
 
 
 def _text(value: Any) -> str | None:

@@ -214,6 +214,26 @@ def test_formats_and_byte_order_mark_read_alike(
         assert (report.inserted, report.changed, report.unchanged, report.rejected) == (0, 0, 2, 0), name
 
 
+def test_parquet_lists_where_one_value_belongs_are_rejected(
+    engine: Engine, mapping: SourceMapping, tmp_path: Path
+) -> None:
+    good, listed_name, listed_id = row("1"), row("2"), row("3")
+    table = pa.table(
+        {
+            **{column: [good[column], listed_name[column], listed_id[column]] for column in HEADER},
+            "Name": [["Acme GmbH"], ["Acme", "Zenith"], ["Beta AG"]],
+            "Id": [["1"], ["2"], ["3", "4"]],
+        }
+    )
+    pq.write_table(table, tmp_path / "crm.parquet")
+
+    report = load_file(engine, tmp_path / "crm.parquet", mapping)
+
+    assert (report.inserted, report.rejected) == (0, 3)
+    assert {rejection.code for rejection in report.rejections} == {"value.not_scalar", "source_id.not_scalar"}
+    assert table_counts(engine) == (0, 0, 0)
+
+
 def test_a_file_missing_mapped_columns_loads_nothing(
     engine: Engine, mapping: SourceMapping, tmp_path: Path
 ) -> None:

@@ -129,3 +129,32 @@ def test_reject_is_allowed_for_any_field_and_is_the_default(tmp_path: Path) -> N
     mapping = read_mapping(write(tmp_path, text))
 
     assert mapping.on_invalid("kind") == mapping.on_invalid("email") == "reject"
+
+
+@pytest.mark.parametrize(
+    ("born", "at", "field", "code"),
+    [
+        ("0001-01-01", "2024-05-01T10:00:00Z", "date_of_birth", "date.implausible"),
+        ("2199-01-01", "2024-05-01T10:00:00Z", "date_of_birth", "date.implausible"),
+        ("1980-05-01", "2099-01-01T00:00:00Z", "updated_at", "time.future"),
+    ],
+)
+def test_implausible_dates_and_future_times_are_errors(
+    tmp_path: Path, born: str, at: str, field: str, code: str
+) -> None:
+    text = GOOD + 'date_of_birth = "Born"\nupdated_at = "At"\n'
+    mapping = read_mapping(write(tmp_path, text))
+
+    fields, errors = mapping.canonical({"No": "1", "Name1": "Acme", "Born": born, "At": at})
+
+    assert [(error.field, error.code) for error in errors] == [(field, code)]
+    assert fields[field] is None
+
+
+def test_a_list_where_one_value_belongs_is_an_error(tmp_path: Path) -> None:
+    mapping = read_mapping(write(tmp_path, GOOD))
+
+    fields, errors = mapping.canonical({"No": "1", "Name1": ["Acme", "Zenith"]})
+
+    assert [(error.field, error.code) for error in errors] == [("name", "value.not_scalar")]
+    assert fields["name"] is None
