@@ -8,6 +8,7 @@ from matching.comparisons import comparison_level, comparison_levels, strong_ide
 from matching.errors import MatchingError, MatchModelError, ProfileError
 from matching.prediction import pair_columns, predict_pairs
 from matching.profile import FieldComparison, KindProfile, Level, MatchProfile, load_profile, parse_profile
+from matching.scorer import FieldScore, PairScore, Scorer, match_probability
 from matching.standardise import clear_caches, standardise_frame, standardise_record
 from matching.training import TrainedModel, TrainingReport, train_model
 
@@ -15,14 +16,17 @@ __all__ = [
     "Clustering",
     "ClusteringCounts",
     "FieldComparison",
+    "FieldScore",
     "KindProfile",
     "Level",
     "Link",
     "MatchModelError",
     "MatchProfile",
     "MatchingError",
+    "PairScore",
     "ProfileError",
     "ReviewItem",
+    "Scorer",
     "TrainedModel",
     "TrainingReport",
     "clear_caches",
@@ -30,6 +34,7 @@ __all__ = [
     "comparison_level",
     "comparison_levels",
     "load_profile",
+    "match_probability",
     "pair_columns",
     "parse_profile",
     "predict_pairs",

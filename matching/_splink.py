@@ -5,12 +5,14 @@ Internal: ``training`` and ``prediction`` use it; nothing else should need Splin
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
+import msgspec
 import pandas as pd
 import pyarrow as pa
-from splink import SettingsCreator
+from splink import DuckDBAPI, Linker, SettingsCreator
 from splink import comparison_level_library as cll
 from splink import comparison_library as cl
 from splink.internals.comparison_creator import ComparisonCreator
@@ -153,3 +155,63 @@ def blocking_rule_sql(rule: FieldList, profile: KindProfile) -> str:
 
 def _sql_list(values: tuple[str, ...]) -> str:
     return ", ".join("'" + value.replace("'", "''") + "'" for value in values)
+
+
+class ResolvedLevel(msgspec.Struct, frozen=True):
+    """One comparison level's weights as Splink reads them from a model's JSON.
+
+    Attributes:
+        match_weight: log2(m / u), with Splink's defaults and clamps applied.
+        tf_weight: weight of the term-frequency adjustment; 0 when the level has none.
+        tf_log2_u: log2 of the u probability of the comparison's exact level, the adjustment's base.
+        tf_minimum_u: the smallest term frequency the adjustment uses.
+    """
+
+    match_weight: float
+    tf_weight: float = 0.0
+    tf_log2_u: float = 0.0
+    tf_minimum_u: float = 0.0
+
+
+class ResolvedModel(msgspec.Struct, frozen=True):
+    """A model's prior and per-comparison levels (by Splink's gamma), ready for plain-Python scoring."""
+
+    prior_match_weight: float
+    levels: dict[str, dict[int, ResolvedLevel]]
+
+
+def resolve_model(settings: dict[str, Any], profile: KindProfile, kind: Kind) -> ResolvedModel:
+    """Read a model's JSON through Splink itself, so that defaults and clamps are Splink's own.
+
+    Splink fills untrained m and u probabilities with defaults and clamps tiny ones; rather than
+    restate those rules, the scorer takes the weights from Splink's reading of the JSON once.
+    """
+    columns = [UNIQUE_ID, "kind", *profile_fields(profile)]
+    empty = records_table(
+        pd.DataFrame({column: pd.Series(dtype=object) for column in columns}), profile, kind
+    )
+    db_api = DuckDBAPI()
+    linker = Linker(db_api.register(empty), copy.deepcopy(settings), log_level=None)
+    # Limitation: Splink 5 exposes levels' resolved weights only on its private settings object.
+    parsed = linker._settings_obj
+
+    levels: dict[str, dict[int, ResolvedLevel]] = {}
+    for comparison in parsed.comparisons:
+        by_gamma: dict[int, ResolvedLevel] = {}
+        for level in comparison.comparison_levels:
+            if level.is_null_level:
+                continue
+            resolved = ResolvedLevel(match_weight=float(level._match_weight))
+            if level._has_tf_adjustments and level._tf_adjustment_weight and not level._is_else_level:
+                base = level._u_probability_corresponding_to_exact_match(comparison.comparison_levels)
+                resolved = ResolvedLevel(
+                    match_weight=resolved.match_weight,
+                    tf_weight=float(level._tf_adjustment_weight),
+                    tf_log2_u=math.log2(base),
+                    tf_minimum_u=float(level._tf_minimum_u_value),
+                )
+            by_gamma[int(level.comparison_vector_value)] = resolved
+        levels[comparison.output_column_name] = by_gamma
+
+    prior = float(parsed._probability_two_random_records_match)
+    return ResolvedModel(prior_match_weight=math.log2(prior / (1.0 - prior)), levels=levels)

@@ -52,11 +52,20 @@ class LevelParameters(msgspec.Struct, frozen=True):
 
 
 class ExpectationMaximisationPass(msgspec.Struct, frozen=True):
-    """One EM pass: the fields it blocked on and how long it took to converge."""
+    """One EM pass: the fields it blocked on, how long it took to converge, and why it stopped early.
+
+    Attributes:
+        blocking: the fields the pass blocked on.
+        iterations: iterations run; 0 when the pass was abandoned.
+        seconds: wall time of the pass.
+        abandoned: why the pass's estimates were not kept (Splink refused a parameter that
+            underflowed); the parameters stay as the earlier passes left them. None when kept.
+    """
 
     blocking: tuple[str, ...]
     iterations: int
     seconds: float
+    abandoned: str | None = None
 
 
 class TrainingReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -174,7 +183,15 @@ def train_model(
 
     prior = _estimate_prior(linker, kind_profile)
     linker.training.estimate_u_using_random_sampling(max_pairs=training.u_max_pairs, seed=seed)
-    passes = [_expectation_maximisation(linker, kind_profile, rule) for rule in training.em_blocking]
+    passes = []
+    for rule in training.em_blocking:
+        # Splink set aside the pass's own comparisons while it runs; an abandoned pass leaves them
+        # out, so the linker is rebuilt from the parameters as they stood before it.
+        before = linker.misc.save_model_to_json()
+        em_pass = _expectation_maximisation(linker, kind_profile, rule)
+        if em_pass.abandoned is not None:
+            linker = Linker(records, before, log_level=None)
+        passes.append(em_pass)
 
     settings = linker.misc.save_model_to_json()
     frequencies, floors = _term_frequency_tables(table, kind_profile)
@@ -233,10 +250,13 @@ def _expectation_maximisation(
             f"EM pass blocked on {', '.join(rule)} found no pairs", field="training.em_blocking"
         ) from error
     except ValueError as error:
-        # Splink refuses parameters that underflow, e.g. when a pass sees matches only.
-        raise MatchModelError(
-            f"EM pass blocked on {', '.join(rule)} diverged: {error}", field="training.em_blocking"
-        ) from error
+        # Splink refuses a parameter that underflows, e.g. a level that the pass's pairs show only
+        # among non-matches. One such level must not fail the whole job: the pass is abandoned,
+        # the earlier passes' estimates stand, and the report says so.
+        logger.warning("em_pass_abandoned", blocking=",".join(rule), reason=str(error)[:200])
+        return ExpectationMaximisationPass(
+            blocking=rule, iterations=0, seconds=time.perf_counter() - started, abandoned=str(error)
+        )
 
     # Limitation: Splink 5 keeps the per-iteration history only on a private attribute.
     iterations = len(session._core_model_settings_history)

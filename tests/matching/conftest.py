@@ -155,6 +155,7 @@ def synthetic_organisations(rng: random.Random, companies: int) -> tuple[pd.Data
             email=f"info@{domain}",
             email_domain=domain,
             website=domain,
+            domain=domain,
             phone=f"+49{rng.randrange(10**9, 10**10)}",
             address_line1=f"{rng.choice(words)}strasse {rng.randrange(1, 200)}",
             postal_code=f"{rng.randrange(10100, 10300)}",

@@ -13,12 +13,15 @@ import pytest
 from sqlalchemy import Engine, func, insert, select, update
 
 import mdm.bulk
-from matching.profile import MatchProfile
-from mdm.bulk import MatchOutcome, run_match
+from matching.prediction import predict_pairs
+from matching.profile import MatchProfile, load_profile
+from matching.training import train_model
+from mdm.bulk import MatchOutcome, read_live_records, run_match
 from mdm.identity import parse_canonical_id
 from mdm.loading import load_file
 from mdm.mappings import SourceMapping
-from mdm.sample import SampleFiles
+from mdm.sample import SampleFiles, generate_sample
+from mdm.storage.database import make_engine, upgrade
 from mdm.storage.tables import (
     CrosswalkEntry,
     Customer,
@@ -306,3 +309,27 @@ def test_a_job_cut_off_half_way_is_completed_by_the_next_run(
     with hub.connect() as connection:
         live = connection.execute(select(func.count()).select_from(SourceRecord)).scalar_one()
     assert len(final) == live
+
+
+@pytest.mark.slow
+def test_an_em_pass_that_underflows_is_abandoned_and_training_goes_on(
+    tmp_path: Path, sample_mappings: dict[str, SourceMapping]
+) -> None:
+    # Seed 5 at 2,000 customers: the persons' pass blocked on given and family name drives a
+    # level's m to zero, which Splink refuses.
+    files = generate_sample(tmp_path, customers=2000, seed=5)
+    engine = make_engine(f"sqlite:///{tmp_path / 'mdm.db'}")
+    upgrade(engine)
+    load_all(engine, files, sample_mappings)
+    frame = read_live_records(engine).frame
+    engine.dispose()
+    persons = frame[frame["kind"] == "person"]
+
+    model = train_model(persons, load_profile(None), "person")
+
+    abandoned = [em_pass for em_pass in model.report.em_passes if em_pass.abandoned]
+    assert [em_pass.blocking for em_pass in abandoned] == [("given_name", "family_name")]
+    compared = [comparison["output_column_name"] for comparison in model.splink_settings["comparisons"]]
+    assert compared == [comparison.field for comparison in model.profile.comparisons]
+    pairs = predict_pairs(persons, model)
+    assert len(pairs) > 0 and pairs["gamma_given_name"].notna().all()
