@@ -19,7 +19,7 @@ from matching.clustering import Clustering, Link, cluster
 from matching.comparisons import strong_identifier_conflict
 from matching.fields import KINDS, STANDARDISED_FIELDS, Kind
 from matching.prediction import predict_pairs
-from matching.profile import MatchProfile
+from matching.profile import KindProfile, MatchProfile
 from matching.training import TrainedModel, train_model
 from mdm.crosswalk import apply_batch, retire_gone_records
 from mdm.golden import refresh_golden_records
@@ -56,6 +56,7 @@ class KindOutcome(msgspec.Struct, kw_only=True):
     auto_merge_links: int
     review_items: int
     review_reasons: dict[str, int]
+    profile_differs: bool = False
 
 
 class MatchOutcome(msgspec.Struct, kw_only=True):
@@ -144,6 +145,7 @@ def run_match(
                 auto_merge_links=clustering.counts.links_used + clustering.counts.must_links_used,
                 review_items=len(clustering.review_items),
                 review_reasons=reasons,
+                profile_differs=_profile_differs(model, profile.for_kind(kind)),
             )
         )
 
@@ -182,6 +184,15 @@ def run_match(
         )
     log.info("match.finished", job_id=job_id, **_job_counts(outcome))
     return outcome
+
+
+def _profile_differs(model: TrainedModel, configured: KindProfile) -> bool:
+    """Whether the configured profile would match differently from the active model's own.
+
+    The active model keeps the profile it was trained with until another version is activated;
+    training settings alone make no difference to matching.
+    """
+    return model.profile != msgspec.structs.replace(configured, training=model.profile.training)
 
 
 def read_live_records(engine: Engine) -> LiveRecords:

@@ -50,7 +50,7 @@ def main(context: typer.Context) -> None:
 
 def _engine() -> Engine:
     """The hub's database, migrated; its connections close when the command ends."""
-    from sqlalchemy.exc import ArgumentError, OperationalError
+    from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
 
     from mdm.errors import DatabaseUnavailableError
     from mdm.storage.database import make_engine, upgrade
@@ -60,7 +60,7 @@ def _engine() -> Engine:
         engine = make_engine(url)
         state.context.call_on_close(engine.dispose)
         upgrade(engine)
-    except (ArgumentError, OperationalError) as error:
+    except (ArgumentError, DatabaseError, NoSuchModuleError, ImportError) as error:
         reason = str(getattr(error, "orig", None) or error).splitlines()[0]
         raise DatabaseUnavailableError(f"cannot use the database at MDM_DATABASE_URL: {reason}") from error
     return engine
@@ -145,7 +145,8 @@ def load(
     )
     for source_id, rows in sorted(report.duplicate_source_ids.items()):
         console.print(
-            f"  source id {source_id!r} repeated on rows {', '.join(map(str, rows))}: the last row wins"
+            f"  source id {source_id!r} repeated on rows {', '.join(map(str, sorted(rows)))}: row {rows[-1]} "
+            "wins (updated last; the later row when times tie)"
         )
     for rejection in report.rejections[:20]:
         console.print(escape(f"  rejected: {rejection.reason} [{rejection.code}, field {rejection.field}]"))
@@ -230,6 +231,12 @@ def _print_outcome(outcome: MatchOutcome) -> None:
             + (f" ({reasons})" if reasons else "")
             + f", {model}"
         )
+        if kind.profile_differs:
+            console.print(
+                f"  note: the active {kind.kind} model was trained with another match profile than the one "
+                "configured, and its comparisons and thresholds apply: `mdm model train --activate` "
+                "trains one with the configured profile"
+            )
     changes = outcome.changes
     verb = "plan" if outcome.job_id is None else f"job {outcome.job_id}"
     console.print(
@@ -300,6 +307,30 @@ def model_show(model_id: int) -> None:
         )
 
 
+@model_app.command("train")
+@_reports_errors
+def model_train(
+    activate: Annotated[bool, typer.Option(help="make the new versions the active ones")] = False,
+) -> None:
+    """Train a new model version of each kind from the configured profile and the live records."""
+    from matching.training import train_model
+    from mdm.bulk import read_live_records
+    from mdm.models import store_model
+
+    engine = _engine()
+    profile = _profile()
+    frame = read_live_records(engine).frame
+    for kind in ("organisation", "person"):
+        records = frame[frame["kind"] == kind]
+        if records.empty:
+            continue
+        model = train_model(records, profile, kind)
+        with engine.begin() as connection:
+            model_id = store_model(connection, model, activate=activate)
+        state_text = "active" if activate else "stored; `mdm model activate` puts it in use"
+        console.print(f"{kind}: model {model_id} trained on {len(records)} records, {state_text}")
+
+
 @model_app.command("activate")
 @_reports_errors
 def model_activate(model_id: int) -> None:
@@ -341,6 +372,11 @@ def _print_accuracy(accuracy: HubAccuracy) -> None:
         f"auto-merge plus review: pairwise recall {both.recall:.4f}, precision {both.precision:.4f}; "
         f"{accuracy.review_items} review items = {accuracy.review_share:.2%} of {accuracy.records} records"
     )
+    if auto.missing_records or auto.unknown_records:
+        console.print(
+            f"{auto.missing_records} truth keys have no live record in the hub (scored as unlinked); "
+            f"{auto.unknown_records} live records are not in the truth (left out)"
+        )
 
 
 @app.command()

@@ -183,10 +183,11 @@ def read_truth(path: Path) -> dict[str, str]:
     """Read a truth file (CSV with columns system, source_id, entity_id) into key -> entity id.
 
     Raises:
-        InputFileError: When a column is missing, a value is empty or a source key repeats.
+        InputFileError: When a column is missing, a value is empty, a source key repeats or there
+            are no rows.
     """
     truth: dict[str, str] = {}
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         missing = [column for column in TRUTH_COLUMNS if column not in (reader.fieldnames or ())]
         if missing:
@@ -202,6 +203,8 @@ def read_truth(path: Path) -> dict[str, str]:
             if key in truth:
                 raise InputFileError(f"source key repeats in truth file {path.name}", record=key)
             truth[key] = entity
+    if not truth:
+        raise InputFileError(f"truth file {path.name} has no rows: there is nothing to score against")
     return truth
 
 

@@ -188,7 +188,11 @@ def load_file(
 def _validate(
     path: Path, mapping: SourceMapping
 ) -> tuple[list[_GoodRow], tuple[list[Rejection], dict[str, list[int]], int]]:
-    """Check every row; keep the good ones (last row wins for a repeated source id, with its warnings)."""
+    """Check every row; keep the good ones.
+
+    Of rows repeating a source id, the one updated last wins (by updated-at; the later row when
+    the times tie or are missing), so an out-of-order export never puts an old state on top.
+    """
     by_source_id: dict[str, _GoodRow] = {}
     seen_rows: dict[str, list[int]] = {}
     rejections: list[Rejection] = []
@@ -210,11 +214,24 @@ def _validate(
             continue
 
         seen_rows.setdefault(outcome.source_id, []).append(row.number)
-        by_source_id.pop(outcome.source_id, None)
-        by_source_id[outcome.source_id] = outcome
+        kept = by_source_id.get(outcome.source_id)
+        if kept is None or not _older(outcome, kept):
+            by_source_id.pop(outcome.source_id, None)
+            by_source_id[outcome.source_id] = outcome
 
-    duplicates = {source_id: rows for source_id, rows in seen_rows.items() if len(rows) > 1}
+    # The winning row comes last in each list of repeated rows.
+    duplicates = {
+        source_id: [*(number for number in rows if number != by_source_id[source_id].row_number),
+                    by_source_id[source_id].row_number]
+        for source_id, rows in seen_rows.items()
+        if len(rows) > 1
+    }  # fmt: skip
     return list(by_source_id.values()), (rejections, duplicates, rows_read)
+
+
+def _older(row: _GoodRow, than: _GoodRow) -> bool:
+    """Whether a row says it was updated before another row of the same source id."""
+    return row.updated_at is not None and than.updated_at is not None and row.updated_at < than.updated_at
 
 
 def _good_row(

@@ -105,6 +105,8 @@ class SourceMapping(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as error:
             raise MappingError(f"unknown time zone {self.timezone!r}", field="timezone") from error
+        if not self.source_id.strip():
+            raise MappingError("source_id must name the column of the system's record id", field="source_id")
         self._check_invalid()
         return self
 
@@ -185,8 +187,12 @@ class SourceMapping(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             if field == "kind":
                 continue
             value = row.get(column)
-            if isinstance(value, (list, tuple, dict, set)):
+            if isinstance(value, (bytes, bytearray)):
                 parsed: str | FieldError | None = FieldError(
+                    field, "value.binary", f"column {column} holds bytes, not text"
+                )
+            elif isinstance(value, (list, tuple, dict, set)):
+                parsed = FieldError(
                     field,
                     "value.not_scalar",
                     f"column {column} holds a {type(value).__name__}, not one value",
@@ -298,7 +304,13 @@ def read_mapping(path: Path) -> SourceMapping:
 
 
 def read_mappings(directory: Path) -> dict[str, SourceMapping]:
-    """Every mapping of a folder, by system name."""
+    """Every mapping of a folder, by system name.
+
+    Raises:
+        MappingError: the folder does not exist, a mapping is invalid, or two map one system.
+    """
+    if not directory.is_dir():
+        raise MappingError(f"the mappings folder {directory} does not exist", field="MDM_MAPPINGS_DIR")
     mappings: dict[str, SourceMapping] = {}
     for path in sorted(directory.glob("*.toml")):
         mapping = read_mapping(path)

@@ -48,14 +48,24 @@ def columns_of(path: Path) -> list[str]:
         undecodable = [name for name in header if _undecodable(name)]
         if undecodable:
             raise InputFileError(f"{path.name}: the header row is not UTF-8 text")
-        return [name.strip() for name in header]
+        names = [name.strip() for name in header]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise InputFileError(
+                f"{path.name}: the header names {', '.join(map(repr, repeated))} twice or more"
+            )
+        return names
     if kind == "parquet":
         return list(_parquet_file(path).schema_arrow.names)
 
     seen: dict[str, None] = {}
+    rows = 0
     for row in iter_rows(path):
+        rows += 1
         if row.cells is not None:
             seen.update(dict.fromkeys(row.cells))
+    if rows == 0:
+        raise InputFileError(f"{path.name}: the file is empty, it has no JSON lines")
     return list(seen)
 
 

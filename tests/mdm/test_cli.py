@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 from typer.testing import Result
 
@@ -12,6 +13,8 @@ from mdm.mappings import SourceMapping
 from mdm.sample import SampleFiles
 from tests.mdm.conftest import load_all, write_rows
 from tests.mdm.test_bulk import checksums, crosswalk
+
+DEFAULT_PROFILE = Path(__file__).parents[2] / "matching" / "profiles" / "default.toml"
 
 
 def test_a_full_rerun_on_unchanged_data_changes_nothing(
@@ -67,3 +70,32 @@ def test_load_prints_the_fields_it_set_missing(run_cli: Callable[..., Result], t
     assert "set missing: row 2: '19551192' fits none of the formats of date_of_birth" in printed
     assert "[date.unparseable, source id p2, field date_of_birth]" in printed
     assert len(list((tmp_path / "rejects").glob("people-load*-warnings.csv"))) == 1
+
+
+@pytest.mark.slow
+def test_a_changed_profile_is_pointed_out_and_a_new_model_trains_from_it(
+    hub: Engine,
+    run_cli: Callable[..., Result],
+    sample_files: SampleFiles,
+    sample_mappings: dict[str, SourceMapping],
+    tmp_path: Path,
+) -> None:
+    load_all(hub, sample_files, sample_mappings)
+    profile = tmp_path / "profile.toml"
+    default = DEFAULT_PROFILE.read_text(encoding="utf-8")
+    profile.write_text(
+        default.replace("auto_merge_weight = 7.0", "auto_merge_weight = 30.0"), encoding="utf-8"
+    )
+
+    planned = run_cli("match", "--plan", MDM_PROFILE_FILE=str(profile))
+    trained = run_cli("model", "train", "--activate", MDM_PROFILE_FILE=str(profile))
+    again = run_cli("match", "--plan", MDM_PROFILE_FILE=str(profile))
+
+    assert planned.exit_code == 0, planned.output
+    assert "the active organisation model was trained with another match profile" in " ".join(
+        planned.stdout.split()
+    )
+    assert "the active person model" not in " ".join(planned.stdout.split())
+    assert trained.exit_code == 0, trained.output
+    assert "organisation: model 3 trained" in trained.stdout
+    assert "trained with another match profile" not in again.stdout

@@ -84,3 +84,20 @@ def test_a_load_that_rejects_every_row_fails(mdm_at: Callable[..., Result], tmp_
 
     assert result.exit_code == 2
     assert "nothing was loaded" in result.stderr
+
+
+def test_a_file_that_is_not_a_database_is_named(mdm_at: Callable[..., Result], tmp_path: Path) -> None:
+    text = tmp_path / "notes.db"
+    text.write_text("not a database at all\n" * 100, encoding="utf-8")
+
+    _failed_cleanly(mdm_at("init", url=f"sqlite:///{text}"), "database.unavailable")
+
+
+@pytest.mark.parametrize("content", ["system,source_id,entity_id\n", "\ufeffsystem,source_id\ncrm,1\n"])
+def test_an_unusable_truth_file_is_refused(
+    mdm_at: Callable[..., Result], tmp_path: Path, content: str
+) -> None:
+    truth = tmp_path / "truth.csv"
+    truth.write_text(content, encoding="utf-8")
+
+    _failed_cleanly(mdm_at("evaluate", str(truth)), "input.unreadable")

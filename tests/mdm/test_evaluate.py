@@ -152,3 +152,10 @@ def test_read_truth_rejects_bad_files(tmp_path: Path, content: str) -> None:
 
     with pytest.raises(InputFileError):
         read_truth(path)
+
+
+def test_a_truth_file_with_a_byte_order_mark_reads(tmp_path: Path) -> None:
+    path = tmp_path / "truth.csv"
+    path.write_text("\ufeffsystem,source_id,entity_id\ncrm,1,E1\n", encoding="utf-8")
+
+    assert read_truth(path) == {"crm/1": "E1"}

@@ -261,6 +261,23 @@ def test_repeated_source_id_is_reported_and_last_row_wins(
     assert sorted(n["name"] for n in names) == ["Acme GmbH", "Last AG"]
 
 
+def test_of_repeated_rows_the_one_updated_last_wins_wherever_it_stands(
+    engine: Engine, mapping: SourceMapping, tmp_path: Path
+) -> None:
+    rows = [
+        row("1", name="Newer AG", modified="2026-03-01 10:00"),
+        row("1", name="Older AG", modified="2025-01-01 10:00"),
+    ]
+    path = write_csv(tmp_path / "crm.csv", rows)
+
+    report = load_file(engine, path, mapping)
+
+    assert report.duplicate_source_ids == {"1": [2, 1]}
+    with engine.connect() as connection:
+        names = connection.execute(select(SourceRecordVersion.canonical)).scalars().all()
+    assert [n["name"] for n in names] == ["Newer AG"]
+
+
 def test_changed_and_older_versions(engine: Engine, mapping: SourceMapping, tmp_path: Path) -> None:
     load_file(engine, write_csv(tmp_path / "v1.csv", [row("1", modified="2026-02-01 10:00")]), mapping)
 

@@ -158,3 +158,23 @@ def test_a_list_where_one_value_belongs_is_an_error(tmp_path: Path) -> None:
 
     assert [(error.field, error.code) for error in errors] == [("name", "value.not_scalar")]
     assert fields["name"] is None
+
+
+def test_bytes_where_text_belongs_are_an_error(tmp_path: Path) -> None:
+    mapping = read_mapping(write(tmp_path, GOOD))
+
+    fields, errors = mapping.canonical({"No": "1", "Name1": b"\xff\xfe"})
+
+    assert [(error.field, error.code) for error in errors] == [("name", "value.binary")]
+    assert fields["name"] is None
+
+
+def test_an_empty_source_id_column_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(MappingError) as raised:
+        read_mapping(write(tmp_path, GOOD.replace('source_id = "No"', 'source_id = " "')))
+    assert raised.value.field == "source_id"
+
+
+def test_a_missing_mappings_folder_is_named(tmp_path: Path) -> None:
+    with pytest.raises(MappingError, match="does not exist"):
+        read_mappings(tmp_path / "absent")

@@ -76,3 +76,20 @@ def test_the_rejects_file_keeps_an_unreadable_rows_text(engine: Engine, tmp_path
         rejected = list(csv.DictReader(handle))
     assert rejected[0]["row_number"] == "2"
     assert json.loads(rejected[0]["row"]) == {"raw": '{"id": "2", "name": '}
+
+
+def test_a_header_naming_a_column_twice_refuses_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "crm.csv"
+    path.write_text("Id,Email,Name,Email\n1,a@x.example,Acme,b@x.example\n", encoding="utf-8")
+
+    with pytest.raises(InputFileError, match="'Email' twice"):
+        columns_of(path)
+
+
+@pytest.mark.parametrize("content", ["", "\n\n"])
+def test_an_empty_json_lines_file_says_so(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "billing.jsonl"
+    path.write_text(content, encoding="utf-8")
+
+    with pytest.raises(InputFileError, match="the file is empty"):
+        columns_of(path)

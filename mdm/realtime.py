@@ -1,0 +1,203 @@
+"""Matching one record as it arrives: candidates through blocking keys, in-process scores, a decision.
+
+The same profile, model, strong identifiers and constraints as the bulk job decide here, one
+record at a time: candidates are the live records that agree with it on every field of at least
+one blocking rule (at most ``CANDIDATE_LIMIT``), each is scored with the active model, and the
+best customer decides. This module writes nothing; the upsert path applies its decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Literal
+
+import msgspec
+from sqlalchemy import and_, select
+from sqlalchemy.engine import Connection
+
+from matching.comparisons import strong_identifier_conflict
+from matching.fields import STANDARDISED_FIELDS, Kind
+from matching.scorer import PairScore, Scorer
+from matching.training import TrainedModel
+from mdm.errors import ModelError
+from mdm.models import active_model
+from mdm.storage.tables import CrosswalkEntry, LinkConstraint, SourceRecord, StandardisedRecord
+
+CANDIDATE_LIMIT = 200
+
+Decision = Literal["link", "review", "new"]
+Reason = Literal["auto_merge", "chain_guard", "cannot_link", "uncertain", "no_match"]
+
+
+class Candidate(msgspec.Struct, frozen=True, kw_only=True):
+    """A live record scored against the incoming one, with the customer it belongs to."""
+
+    source_key: str
+    canonical_id: str | None
+    score: PairScore
+
+
+class MatchResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What real-time matching found for one record.
+
+    Attributes:
+        decision: ``link`` to ``canonical_id``, open a ``review`` item with ``canonical_id``, or
+            make a ``new`` customer.
+        reason: why: ``auto_merge``; ``chain_guard`` or ``cannot_link`` (the best customer
+            reached auto-merge but a strong identifier or a steward's constraint forbids the
+            join); ``uncertain`` (between the thresholds); ``no_match``.
+        canonical_id: the best customer, when any candidate reached the review threshold.
+        best: the best candidate, whose per-field scores explain the decision.
+        candidates: every candidate, best first.
+        model_id: the model version that scored them.
+    """
+
+    decision: Decision
+    reason: Reason
+    canonical_id: str | None
+    best: Candidate | None
+    candidates: tuple[Candidate, ...]
+    model_id: int
+
+
+def match_record(
+    connection: Connection,
+    record: Mapping[str, str | None],
+    kind: Kind,
+    *,
+    own_record_id: int | None = None,
+    limit: int = CANDIDATE_LIMIT,
+) -> MatchResult:
+    """Rank the live records that could be the same customer as ``record`` and decide.
+
+    Args:
+        connection: the system of record.
+        record: standardised fields of the incoming record (missing keys count as missing).
+        kind: its kind; only records of the same kind are candidates.
+        own_record_id: the record's own id when it is already stored: never its own candidate,
+            and the key of the steward's cannot-link constraints that apply to it.
+        limit: most candidates fetched.
+
+    Raises:
+        ModelError: when the kind has no active model yet (run the bulk job first).
+    """
+    found = active_model(connection, kind)
+    if found is None:
+        raise ModelError(f"no active {kind} model: run `mdm match` once to train one", field="kind")
+    model_id, model = found
+    scorer = _scorer(model_id, model)
+
+    rows = _candidate_rows(connection, model, record, own_record_id=own_record_id, limit=limit)
+    candidates = sorted(
+        (Candidate(source_key=key, canonical_id=canonical_id, score=scorer.score(record, values))
+         for key, canonical_id, values in rows),
+        key=lambda candidate: (-candidate.score.match_weight, candidate.source_key),
+    )  # fmt: skip
+    best = candidates[0] if candidates else None
+    if best is None or best.score.match_weight < model.review_weight:
+        return MatchResult(decision="new", reason="no_match", canonical_id=None, best=best,
+                           candidates=tuple(candidates), model_id=model_id)  # fmt: skip
+
+    decision: Decision = "review"
+    reason: Reason = "uncertain"
+    if best.score.match_weight >= model.auto_merge_weight and best.canonical_id is not None:
+        decision, reason = "link", "auto_merge"
+        if _conflicts_with_customer(connection, model, record, best.canonical_id):
+            decision, reason = "review", "chain_guard"
+        elif own_record_id is not None and _cannot_link(connection, own_record_id, best.canonical_id):
+            decision, reason = "review", "cannot_link"
+    return MatchResult(decision=decision, reason=reason, canonical_id=best.canonical_id, best=best,
+                       candidates=tuple(candidates), model_id=model_id)  # fmt: skip
+
+
+@lru_cache(maxsize=8)
+def _cached_scorer(model_id: int, model_json: bytes) -> Scorer:
+    return Scorer(TrainedModel.from_json(model_json))
+
+
+def _scorer(model_id: int, model: TrainedModel) -> Scorer:
+    # A stored model never changes under its id; the JSON in the key guards against a reused id
+    # in a test database that was emptied and filled again.
+    return _cached_scorer(model_id, model.to_json())
+
+
+def _candidate_rows(
+    connection: Connection,
+    model: TrainedModel,
+    record: Mapping[str, str | None],
+    *,
+    own_record_id: int | None,
+    limit: int,
+) -> list[tuple[str, str | None, dict[str, str | None]]]:
+    """Live records agreeing with ``record`` on every field of a blocking rule, with their customers."""
+    kind = model.kind
+    columns = [getattr(StandardisedRecord, field) for field in STANDARDISED_FIELDS]
+    found: dict[str, tuple[str, str | None, dict[str, str | None]]] = {}
+    for rule in model.profile.blocking:
+        values = [record.get(field) for field in rule]
+        if any(value is None or value == "" for value in values):
+            continue
+        agree = [
+            getattr(StandardisedRecord, field) == value for field, value in zip(rule, values, strict=True)
+        ]
+        query = (
+            select(SourceRecord.id, SourceRecord.system, SourceRecord.source_id, CrosswalkEntry.canonical_id,
+                   *columns)
+            .join(StandardisedRecord, StandardisedRecord.record_id == SourceRecord.id)
+            .outerjoin(CrosswalkEntry, and_(CrosswalkEntry.record_id == SourceRecord.id,
+                                            CrosswalkEntry.valid_to.is_(None)))
+            .where(SourceRecord.retired_at.is_(None), StandardisedRecord.kind == kind, *agree)
+            .order_by(SourceRecord.id)
+            .limit(limit)
+        )  # fmt: skip
+        if own_record_id is not None:
+            query = query.where(SourceRecord.id != own_record_id)
+        for row in connection.execute(query):
+            key = f"{row.system}/{row.source_id}"
+            if key not in found and len(found) < limit:
+                found[key] = (
+                    key,
+                    row.canonical_id,
+                    {field: getattr(row, field) for field in STANDARDISED_FIELDS},
+                )
+        if len(found) >= limit:
+            break
+    return list(found.values())
+
+
+def _conflicts_with_customer(
+    connection: Connection, model: TrainedModel, record: Mapping[str, str | None], canonical_id: str
+) -> bool:
+    """Whether a strong identifier of ``record`` conflicts with any live member of the customer."""
+    strong = model.profile.strong
+    if not strong:
+        return False
+    conflict = strong_identifier_conflict(model.profile, model.kind)
+    members = connection.execute(
+        select(*(getattr(StandardisedRecord, field) for field in strong))
+        .join(CrosswalkEntry, CrosswalkEntry.record_id == StandardisedRecord.record_id)
+        .where(CrosswalkEntry.canonical_id == canonical_id, CrosswalkEntry.valid_to.is_(None))
+    ).all()
+    return any(
+        conflict(field, record.get(field), None if value is None else str(value))
+        for member in members
+        for field, value in zip(strong, member, strict=True)
+    )
+
+
+def _cannot_link(connection: Connection, record_id: int, canonical_id: str) -> bool:
+    """Whether a steward said the record is not the same as some live member of the customer."""
+    members = select(CrosswalkEntry.record_id).where(
+        CrosswalkEntry.canonical_id == canonical_id, CrosswalkEntry.valid_to.is_(None)
+    )
+    found = connection.execute(
+        select(LinkConstraint.id)
+        .where(
+            LinkConstraint.constraint == "cannot_link",
+            ((LinkConstraint.left_record_id == record_id) & LinkConstraint.right_record_id.in_(members))
+            | ((LinkConstraint.right_record_id == record_id) & LinkConstraint.left_record_id.in_(members)),
+        )
+        .limit(1)
+    ).first()
+    return found is not None
