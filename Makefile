@@ -36,6 +36,9 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+serve: $(STAMP)
+	$(BIN)/mdm serve $(SERVE_ARGS)
+
 bench: $(STAMP)
 	$(BIN)/python bench/bulk_match.py $(BENCH_ARGS)
 

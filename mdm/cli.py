@@ -1,4 +1,4 @@
-"""The ``mdm`` command line: init, load, restandardise, match, model, show, evaluate, export, demo."""
+"""The ``mdm`` command line: init, load, match, model, show, serve, keys, evaluate, export, demo and more."""
 
 from __future__ import annotations
 
@@ -429,6 +429,75 @@ def _print_customer(customer: CustomerView) -> None:
         console.print(f"crosswalk: {len(customer.crosswalk)} source keys")
         for key in customer.crosswalk:
             console.print(f"  {key.key}  since {key.valid_from:%Y-%m-%d %H:%M:%S} UTC")
+
+
+@app.command()
+@_reports_errors
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8000,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /schema/openapi.json, docs at /schema) with uvicorn."""
+    import uvicorn
+
+    from api import create_app
+
+    application = create_app(state.settings, engine=_engine())
+    uvicorn.run(application, host=host, port=port, access_log=False, log_level=state.settings.log_level)
+
+
+keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+@_reports_errors
+def keys_create(
+    role: Annotated[str, typer.Option(help="reader, writer, steward or admin")],
+    system: Annotated[str | None, typer.Option(help="the source system a writer key may write")] = None,
+) -> None:
+    """Make an API key and print it once: only its SHA-256 digest is kept."""
+    from mdm.keys import Role
+
+    if role not in {member.value for member in Role}:
+        raise typer.BadParameter("role must be reader, writer, steward or admin", param_hint="--role")
+    from mdm.keys import create_key
+
+    with _engine().begin() as connection:
+        info, key = create_key(connection, Role(role), system)
+    bound = f" for system {info.system}" if info.system else ""
+    errors.print(f"API key {info.id} ({info.role}{bound}); it is shown this once only:")
+    console.print(key)
+
+
+@keys_app.command("list")
+@_reports_errors
+def keys_list() -> None:
+    """List API keys: id, role, system and dates; never the keys themselves."""
+    from mdm.keys import list_keys
+
+    with _engine().connect() as connection:
+        found = list_keys(connection)
+    if not found:
+        console.print("no API keys yet: `mdm keys create --role reader` makes one")
+        return
+    for info in found:
+        revoked = f"revoked {info.revoked_at:%Y-%m-%d %H:%M:%S}" if info.revoked_at else "active"
+        console.print(
+            f"{info.id:>4}  {info.role:<8} {info.system or '-':<12} "
+            f"created {info.created_at:%Y-%m-%d %H:%M:%S}  {revoked}"
+        )
+
+
+@keys_app.command("revoke")
+@_reports_errors
+def keys_revoke(key_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Revoke an API key; servers refuse it within seconds."""
+    from mdm.keys import revoke_key
+
+    with _engine().begin() as connection:
+        revoke_key(connection, key_id)
+    console.print(f"API key {key_id} is revoked")
 
 
 class ExportWhat(StrEnum):

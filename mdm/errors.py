@@ -100,3 +100,21 @@ class OutputFileError(MdmError, OSError):
     """A file the hub was asked to write cannot be written."""
 
     code = "output.unwritable"
+
+
+class InvalidRequestError(MdmError, ValueError):
+    """A request parameter is malformed: a cursor, a timestamp without offset, a limit out of range."""
+
+    code = "request.invalid"
+
+
+class AuthenticationError(MdmError):
+    """No API key was presented, or the key presented is unknown or revoked."""
+
+    code = "auth.unauthenticated"
+
+
+class PermissionDeniedError(MdmError):
+    """The API key is valid but its role does not allow the operation."""
+
+    code = "auth.forbidden"

@@ -146,7 +146,7 @@ def customer_view(connection: Connection, canonical_id: str) -> CustomerView:
         successors=list((customer.successors or {}).get("ids", [])),
         golden_version=golden.version if golden else None,
         golden_valid_to=golden.valid_to if golden else None,
-        attributes=_attributes(golden.attributes, golden.lineage) if golden else [],
+        attributes=golden_attributes(golden.attributes, golden.lineage) if golden else [],
         crosswalk=[SourceKey(row.system, row.source_id, row.valid_from) for row in keys],
     )
 
@@ -175,7 +175,8 @@ def _live_id_of_key(connection: Connection, source_key: str) -> str:
     return canonical_id
 
 
-def _attributes(attributes: dict[str, str | None], lineage: dict[str, object]) -> list[GoldenAttribute]:
+def golden_attributes(attributes: dict[str, str | None], lineage: dict[str, object]) -> list[GoldenAttribute]:
+    """The attributes of a stored golden record that have a value, in canonical order, with lineage."""
     origins = msgspec.convert(lineage, dict[str, Lineage])
     found = []
     for name in GOLDEN_FIELDS:

@@ -255,7 +255,7 @@ class IdentityChange(Base):
     at: Mapped[datetime]
     change: Mapped[str] = mapped_column(String(32))
     canonical_id: Mapped[str] = mapped_column(String(14), index=True)
-    other_id: Mapped[str | None] = mapped_column(String(14))
+    other_id: Mapped[str | None] = mapped_column(String(14), index=True)
     system: Mapped[str | None] = mapped_column(String(64))
     source_id: Mapped[str | None] = mapped_column(String(256))
     job_id: Mapped[int | None] = mapped_column(ForeignKey("match_job.id"))
@@ -313,3 +313,16 @@ class LinkConstraint(Base):
     constraint: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(128))
+
+
+class ApiKey(Base):
+    """An API key: only its SHA-256 digest is kept, with its role and, for writers, its system."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    system: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

@@ -1,0 +1,157 @@
+"""Every error the API answers with is an RFC 9457 problem document (``application/problem+json``).
+
+The ``type`` of a problem is ``urn:mdm:problem:<code>``, where ``<code>`` is the stable code of the
+hub's error (``not_found``, ``canonical_id.invalid``, ``request.invalid``, ``auth.forbidden``...);
+clients branch on it, never on ``title`` or ``detail``. ``code`` repeats it as a plain member, and
+``errors`` lists every field at fault. This module is the one place that turns exceptions into
+HTTP answers.
+"""
+
+from __future__ import annotations
+
+import re
+from http import HTTPStatus
+from typing import Any, Final
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
+
+from mdm.errors import MdmError
+from mdm.logs import get_logger
+
+log = get_logger(__name__)
+
+PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
+TYPE_PREFIX: Final = "urn:mdm:problem:"
+
+#: The HTTP status of each error code; codes not listed fall back by the error's kind.
+STATUS_OF_CODE: Final[dict[str, int]] = {
+    "not_found": 404,
+    "system.unknown": 404,
+    "canonical_id.invalid": 422,
+    "request.invalid": 422,
+    "auth.unauthenticated": 401,
+    "auth.forbidden": 403,
+    "database.unavailable": 503,
+}
+
+#: Codes of errors that Litestar raises itself, by status.
+CODE_OF_STATUS: Final[dict[int, str]] = {
+    400: "request.malformed",
+    401: "auth.unauthenticated",
+    403: "auth.forbidden",
+    404: "route.not_found",
+    405: "method.not_allowed",
+    413: "request.too_large",
+    415: "request.unsupported_media_type",
+    422: "request.invalid",
+    429: "request.rate_limited",
+    503: "service.unavailable",
+}
+
+
+#: How Litestar words a missing parameter, from which the field at fault is read.
+MISSING_PARAMETER: Final = re.compile(r"Missing required (?P<source>\w+) parameter '(?P<name>[^']+)'")
+
+
+class FieldProblem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One field at fault: its name, where it was (path, query, header, body) and what is wrong."""
+
+    field: str
+    detail: str
+    source: str | None = None
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An RFC 9457 problem document with the hub's stable ``code`` and the fields at fault."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    instance: str | None = None
+    errors: list[FieldProblem] = msgspec.field(default_factory=list)
+
+
+def problem_response(
+    request: Request[Any, Any, Any],
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    errors: list[FieldProblem] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Problem]:
+    """A problem-details response for a request."""
+    problem = Problem(
+        type=TYPE_PREFIX + code, title=HTTPStatus(status).phrase, status=status, detail=detail, code=code,
+        instance=request.url.path, errors=errors or [],
+    )  # fmt: skip
+    return Response(problem, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def status_of(error: MdmError) -> int:
+    """The HTTP status for one of the hub's errors: by its code, else by what kind of error it is."""
+    if error.code in STATUS_OF_CODE:
+        return STATUS_OF_CODE[error.code]
+    if isinstance(error, LookupError):
+        return 404
+    if isinstance(error, ValueError):
+        return 422
+    return 500
+
+
+def handle_mdm_error(request: Request[Any, Any, Any], error: MdmError) -> Response[Problem]:
+    """The hub's own errors, with the field at fault when the error names one."""
+    status = status_of(error)
+    errors = [FieldProblem(field=error.field, detail=error.message)] if error.field else []
+    headers = {"WWW-Authenticate": 'Bearer realm="mdm"'} if status == 401 else None
+    if status >= 500:
+        log.error("request_failed", code=error.code, route=request.scope.get("path_template"))
+    return problem_response(request, status, error.code, error.message, errors=errors, headers=headers)
+
+
+def handle_http_error(request: Request[Any, Any, Any], error: HTTPException) -> Response[Problem]:
+    """Litestar's own errors: unknown routes and methods, malformed bodies, failed validation."""
+    status, errors = error.status_code, _field_problems(error.extra)
+    if isinstance(error, ValidationException):
+        # A well-formed request with wrong or missing values is 422; an undecodable body stays 400.
+        status = 422
+        missing = MISSING_PARAMETER.search(error.detail)
+        if missing and not errors:
+            errors = [FieldProblem(field=missing["name"], detail=error.detail, source=missing["source"])]
+    code = CODE_OF_STATUS.get(status, f"http.{status}")
+    if status >= 500:
+        log.error("request_failed", code=code, route=request.scope.get("path_template"))
+    return problem_response(
+        request, status, code, error.detail, errors=errors, headers=dict(error.headers or {})
+    )
+
+
+def handle_unexpected_error(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
+    """Anything else is the hub's fault: logged by type, answered without internals."""
+    log.error("request_failed", error=type(error).__name__, route=request.scope.get("path_template"))
+    return problem_response(request, 500, "internal", "the hub failed to answer; the failure is logged")
+
+
+def _field_problems(extra: Any) -> list[FieldProblem]:
+    if not isinstance(extra, list):
+        return []
+    problems = []
+    for item in extra:
+        if isinstance(item, dict) and item.get("message"):
+            key = item.get("key")
+            # Litestar names the whole body after the handler's ``data`` argument.
+            field = "body" if key in (None, "", "data") else str(key)
+            problems.append(FieldProblem(field=field, detail=str(item["message"]), source=item.get("source")))
+    return problems
+
+
+EXCEPTION_HANDLERS: Final[ExceptionHandlersMap] = {
+    MdmError: handle_mdm_error,
+    HTTPException: handle_http_error,
+    Exception: handle_unexpected_error,
+}

@@ -1,0 +1,129 @@
+"""Cross-reference: which customer a source key belongs to, now or at a moment, one key or many.
+
+These are the hub's hottest reads, so they run as plain SQL on the crosswalk's key index and build
+msgspec structs directly, without ORM objects.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+
+import msgspec
+from sqlalchemy import exists, select, tuple_
+from sqlalchemy.engine import Connection
+
+from mdm.errors import NotFoundError, UnknownSystemError
+from mdm.storage.tables import CrosswalkEntry, SourceRecord
+from mdm.timeline import SourceKeyEntry, customer_keys, valid_at
+
+MAX_BATCH: Final = 1000
+"""The most keys one batch lookup may ask for."""
+
+
+class KeyCustomer(msgspec.Struct, frozen=True, kw_only=True):
+    """A source key, the customer it belongs to, and that customer's other source keys.
+
+    Attributes:
+        system: the source system.
+        source_id: the record's id in that system.
+        canonical_id: the customer the key belongs to.
+        valid_from: since when it belongs to that customer.
+        other_keys: the customer's other source keys, sorted.
+        as_of: the moment asked about; None for now.
+    """
+
+    system: str
+    source_id: str
+    canonical_id: str
+    valid_from: datetime
+    other_keys: list[SourceKeyEntry]
+    as_of: datetime | None = None
+
+
+class SourceKeyQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One source key to look up."""
+
+    system: str
+    source_id: str
+
+
+class KeyResult(msgspec.Struct, frozen=True, kw_only=True):
+    """The answer for one key of a batch: its customer, or why it has none.
+
+    Attributes:
+        system: the source system asked for.
+        source_id: the source id asked for.
+        canonical_id: the customer the key belongs to; None when it belongs to none.
+        problem: None when found; ``not_found`` for an unknown or unlinked key, ``system.unknown``
+            for a system the hub has never had records of.
+    """
+
+    system: str
+    source_id: str
+    canonical_id: str | None
+    problem: str | None = None
+
+
+def key_customer(connection: Connection, system: str, source_id: str, as_of: datetime | None) -> KeyCustomer:
+    """The customer a source key belongs to now or at ``as_of``, with the customer's other keys.
+
+    Raises:
+        UnknownSystemError: the hub has no record of this system.
+        NotFoundError: the key is unknown, or belonged to no customer then.
+    """
+    row = connection.execute(
+        select(CrosswalkEntry.canonical_id, CrosswalkEntry.valid_from).where(
+            CrosswalkEntry.system == system,
+            CrosswalkEntry.source_id == source_id,
+            valid_at(CrosswalkEntry.valid_from, CrosswalkEntry.valid_to, as_of),
+        )
+    ).first()
+    if row is None:
+        if not system_is_known(connection, system):
+            raise UnknownSystemError(f"the hub has no records of the system {system!r}", field="system")
+        raise NotFoundError("the source key belongs to no customer", record=f"{system}/{source_id}")
+
+    others = [
+        key
+        for key in customer_keys(connection, row.canonical_id, as_of)
+        if (key.system, key.source_id) != (system, source_id)
+    ]
+    return KeyCustomer(
+        system=system, source_id=source_id, canonical_id=row.canonical_id, valid_from=row.valid_from,
+        other_keys=others, as_of=as_of,
+    )  # fmt: skip
+
+
+def look_up_keys(
+    connection: Connection, keys: list[SourceKeyQuery], as_of: datetime | None
+) -> list[KeyResult]:
+    """The customer of each key, in the order asked; a key without one is reported, not fatal."""
+    wanted = list(dict.fromkeys((key.system, key.source_id) for key in keys))
+    found: dict[tuple[str, str], str] = {}
+    if wanted:
+        rows = connection.execute(
+            select(CrosswalkEntry.system, CrosswalkEntry.source_id, CrosswalkEntry.canonical_id).where(
+                tuple_(CrosswalkEntry.system, CrosswalkEntry.source_id).in_(wanted),
+                valid_at(CrosswalkEntry.valid_from, CrosswalkEntry.valid_to, as_of),
+            )
+        )
+        found = {(row.system, row.source_id): row.canonical_id for row in rows}
+
+    missing_systems = {system for system, source_id in wanted if (system, source_id) not in found}
+    unknown = {system for system in missing_systems if not system_is_known(connection, system)}
+    results = []
+    for key in keys:
+        canonical_id = found.get((key.system, key.source_id))
+        problem = None
+        if canonical_id is None:
+            problem = UnknownSystemError.code if key.system in unknown else NotFoundError.code
+        results.append(
+            KeyResult(system=key.system, source_id=key.source_id, canonical_id=canonical_id, problem=problem)
+        )
+    return results
+
+
+def system_is_known(connection: Connection, system: str) -> bool:
+    """Whether the hub holds any record of a source system."""
+    return bool(connection.execute(select(exists().where(SourceRecord.system == system))).scalar())
