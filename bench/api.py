@@ -81,11 +81,21 @@ class _Connection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def get(self, path: str) -> int:
-        if self.writer is None or self.reader is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n{self.extra}\r\n".encode())
-        await self.writer.drain()
-        status = int((await self.reader.readline()).split()[1])
+        """Send one GET and read the whole answer; a connection the server closed is opened again."""
+        for _ in range(2):
+            if self.writer is None or self.reader is None:
+                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            self.writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n{self.extra}\r\n".encode())
+            await self.writer.drain()
+            status_line = await self.reader.readline()
+            if status_line:
+                return await self._rest(int(status_line.split()[1]))
+            self.writer.close()
+            self.reader = self.writer = None
+        raise ConnectionError("the server closed the connection twice")
+
+    async def _rest(self, status: int) -> int:
+        assert self.reader is not None
         length = 0
         while (line := await self.reader.readline()) not in (b"\r\n", b""):
             name, _, value = line.decode("latin-1").partition(":")
