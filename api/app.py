@@ -1,8 +1,9 @@
 """The composition root: builds the Litestar app from settings, an engine and the route handlers.
 
-Read paths live under ``/v1`` and need a bearer API key; ``/health``, ``/health/ready`` and
-``/metrics`` need none. The OpenAPI 3.1 document is at ``/schema/openapi.json`` and a browsable
-page at ``/schema``.
+Read and write paths live under ``/v1`` and need a bearer API key; ``/health``, ``/health/ready``
+and ``/metrics`` need none. The source mappings, which read records sent in a system's own shape,
+are read once, from ``MDM_MAPPINGS_DIR`` or else the sample's. The OpenAPI 3.1 document is at
+``/schema/openapi.json`` and a browsable page at ``/schema``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy import Engine
 
-from api import crosswalk, customers, operations
+from api import crosswalk, customers, operations, sources
 from api.auth import KeyCache, require_role
 from api.operations import RequestMetrics
 from api.problems import EXCEPTION_HANDLERS
+from mdm.mappings import configured_mappings_dir, read_mappings
 from mdm.settings import Settings
 from mdm.storage.database import make_engine
 
@@ -46,12 +48,15 @@ def create_app(
     owned = engine is None
     served = engine if engine is not None else make_engine(settings.database_url, pool_pre_ping=True)
     metrics = RequestMetrics()
+    mappings = read_mappings(configured_mappings_dir(settings.mappings_dir))
+    priorities = {system: mapping.priority for system, mapping in mappings.items()}
 
     v1 = Router(
         path="/v1",
         route_handlers=[
             crosswalk.source_key, crosswalk.lookup,
             customers.customer, customers.customer_crosswalk, customers.customer_history, customers.search,
+            sources.upsert, sources.retire, sources.match,
         ],
         guards=[require_role],
         security=[{"bearer": []}],
@@ -66,7 +71,15 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[metrics.middleware],
         openapi_config=_openapi(),
-        state=State({"engine": served, "key_cache": KeyCache(seconds=key_cache_seconds), "metrics": metrics}),
+        state=State(
+            {
+                "engine": served,
+                "key_cache": KeyCache(seconds=key_cache_seconds),
+                "metrics": metrics,
+                "mappings": mappings,
+                "priorities": priorities,
+            }
+        ),
         request_max_body_size=MAX_BODY_BYTES,
         on_shutdown=[dispose],
     )

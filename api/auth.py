@@ -90,3 +90,17 @@ async def require_role(connection: ASGIConnection[Any, Any, Any, Any], handler: 
 def _authenticate(engine: Engine, key: str) -> ApiKeyInfo | None:
     with engine.connect() as connection:
         return authenticate(connection, key)
+
+
+def require_writer_of(connection: ASGIConnection[Any, Any, Any, Any], system: str) -> ApiKeyInfo:
+    """The request's key, when it may write the records of ``system``: its writer, or an admin.
+
+    Raises:
+        PermissionDeniedError: a writer of another system, or a role without a system (403).
+    """
+    info: ApiKeyInfo = connection.state[KEY_STATE]
+    if info.role is Role.ADMIN or (info.role is Role.WRITER and info.system == system):
+        return info
+    if info.role is Role.WRITER:
+        raise PermissionDeniedError(f"this writer key may write {info.system} records only, not {system}")
+    raise PermissionDeniedError(f"writing {system} records needs a writer key of {system} or an admin key")

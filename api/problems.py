@@ -18,7 +18,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
-from mdm.errors import MdmError
+from mdm.errors import InvalidRecordError, MdmError
 from mdm.logs import get_logger
 
 log = get_logger(__name__)
@@ -35,6 +35,9 @@ STATUS_OF_CODE: Final[dict[str, int]] = {
     "auth.unauthenticated": 401,
     "auth.forbidden": 403,
     "database.unavailable": 503,
+    "model.unavailable": 503,
+    "record.invalid": 422,
+    "idempotency.key_reused": 422,
 }
 
 #: Codes of errors that Litestar raises itself, by status.
@@ -107,7 +110,10 @@ def status_of(error: MdmError) -> int:
 def handle_mdm_error(request: Request[Any, Any, Any], error: MdmError) -> Response[Problem]:
     """The hub's own errors, with the field at fault when the error names one."""
     status = status_of(error)
-    errors = [FieldProblem(field=error.field, detail=error.message)] if error.field else []
+    if isinstance(error, InvalidRecordError):
+        errors = [FieldProblem(field=field, detail=detail, source="body") for field, detail in error.faults]
+    else:
+        errors = [FieldProblem(field=error.field, detail=error.message)] if error.field else []
     headers = {"WWW-Authenticate": 'Bearer realm="mdm"'} if status == 401 else None
     if status >= 500:
         log.error("request_failed", code=error.code, route=request.scope.get("path_template"))

@@ -14,7 +14,9 @@ from typing import Literal
 
 import msgspec
 
-ReviewReason = Literal["chain_guard", "cluster_size", "uncertain"]
+# ``cannot_link`` and ``drift`` come from real-time matching: a steward's constraint refused an
+# auto-merge, or a changed record fell between the thresholds against its own customer.
+ReviewReason = Literal["chain_guard", "cluster_size", "uncertain", "cannot_link", "drift"]
 
 ConflictCheck = Callable[[str, str | None, str | None], bool]
 """``conflicts(field, a, b)``: True when two strong identifier values forbid an automatic join."""

@@ -7,7 +7,7 @@ with the ids it had drawn. Re-running on unchanged input finds an empty plan and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from matching.clustering import Clustering, Link, cluster
+from matching.clustering import ReviewItem as ReviewPair
 from matching.comparisons import strong_identifier_conflict
 from matching.fields import KINDS, STANDARDISED_FIELDS, Kind
 from matching.prediction import predict_pairs
@@ -169,7 +170,7 @@ def run_match(
     with engine.begin() as connection:
         for model_id, clustering in reviews:
             outcome.review_items_opened += open_review_items(
-                connection, clustering, live.record_ids, model_id, job_id
+                connection, clustering.review_items, live.record_ids, model_id, job_id
             )
 
     written, golden_events = refresh_golden_records(engine, priorities)
@@ -305,10 +306,14 @@ def cluster_kind(
 
 
 def open_review_items(
-    connection: Connection, clustering: Clustering, record_ids: dict[str, int], model_id: int, job_id: int
+    connection: Connection,
+    review_items: Sequence[ReviewPair],
+    record_ids: Mapping[str, int],
+    model_id: int,
+    job_id: int | None,
 ) -> int:
     """Open a review item for each ambiguous pair that has none open yet; returns how many."""
-    if not clustering.review_items:
+    if not review_items:
         return 0
     open_pairs: set[tuple[int, int]] = {
         (int(left), int(right))
@@ -318,7 +323,7 @@ def open_review_items(
     }
     now = utc_now()
     rows: list[dict[str, Any]] = []
-    for item in clustering.review_items:
+    for item in review_items:
         left, right = sorted((record_ids[item.left], record_ids[item.right]))
         if (left, right) in open_pairs:
             continue

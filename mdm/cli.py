@@ -67,11 +67,9 @@ def _engine() -> Engine:
 
 
 def _mappings_dir() -> Path:
-    if state.settings.mappings_dir is not None:
-        return state.settings.mappings_dir
-    from mdm.sample import sample_mappings_dir
+    from mdm.mappings import configured_mappings_dir
 
-    return sample_mappings_dir()
+    return configured_mappings_dir(state.settings.mappings_dir)
 
 
 def _reports_errors(command: Callable[P, None]) -> Callable[P, None]:

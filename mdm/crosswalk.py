@@ -7,6 +7,7 @@ events commit together or not at all.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, insert, select, update
@@ -45,12 +46,17 @@ def _change(
 def apply_batch(  # noqa: PLR0917
     connection: Connection,
     plan: ReconciliationPlan,
-    job_id: int,
+    job_id: int | None,
     record_ids: dict[str, int],
     kind_of_key: dict[str, str],
     model_of_kind: dict[str, int],
+    *,
+    actor: str = ACTOR,
 ) -> int:
-    """Apply one self-contained batch of a reconciliation plan; returns the events written."""
+    """Apply one self-contained batch of a reconciliation plan; returns the events written.
+
+    A real-time write applies a plan of one record with no job and names its API key as ``actor``.
+    """
     now = utc_now()
     changes: list[dict[str, Any]] = []
     events: list[ev.Event] = []
@@ -68,7 +74,7 @@ def apply_batch(  # noqa: PLR0917
                 {"canonical_id": created.canonical_id, "seq": seq + offset, "kind": kind, "status": "live",
                  "created_at": now, "ended_at": None, "merged_into": None, "successors": None}
             )  # fmt: skip
-            changes.append(_change("created", created.canonical_id, job_id=job_id))
+            changes.append(_change("created", created.canonical_id, job_id=job_id, actor=actor))
             events.append(
                 ev.Event(ev.CUSTOMER_CREATED, created.canonical_id,
                          {"canonical_id": created.canonical_id, "kind": kind,
@@ -94,14 +100,28 @@ def apply_batch(  # noqa: PLR0917
             )  # fmt: skip
             if move.from_id is not None:
                 changes.append(
-                    _change("unlinked", move.from_id, other_id=move.to_id, key=move.source_key, job_id=job_id)
+                    _change(
+                        "unlinked",
+                        move.from_id,
+                        other_id=move.to_id,
+                        key=move.source_key,
+                        job_id=job_id,
+                        actor=actor,
+                    )
                 )
                 events.append(
                     ev.Event(ev.RECORD_UNLINKED, move.from_id,
                              {"canonical_id": move.from_id, "source_key": move.source_key, "to": move.to_id})
                 )  # fmt: skip
             changes.append(
-                _change("linked", move.to_id, other_id=move.from_id, key=move.source_key, job_id=job_id)
+                _change(
+                    "linked",
+                    move.to_id,
+                    other_id=move.from_id,
+                    key=move.source_key,
+                    job_id=job_id,
+                    actor=actor,
+                )
             )
             if move.from_id is not None or move.to_id not in created_ids:
                 body = {"canonical_id": move.to_id, "source_key": move.source_key, "from": move.from_id}
@@ -118,7 +138,7 @@ def apply_batch(  # noqa: PLR0917
         connection.execute(
             update(Customer).where(Customer.merged_into == merge.loser).values(merged_into=merge.survivor)
         )
-        changes.append(_change("merged", merge.survivor, other_id=merge.loser, job_id=job_id))
+        changes.append(_change("merged", merge.survivor, other_id=merge.loser, job_id=job_id, actor=actor))
         payload = {"survivor": merge.survivor, "merged": merge.loser}
         events.append(ev.Event(ev.CUSTOMER_MERGED, merge.survivor, payload))
         events.append(ev.Event(ev.CUSTOMER_MERGED, merge.loser, payload))
@@ -129,7 +149,7 @@ def apply_batch(  # noqa: PLR0917
             .where(Customer.canonical_id == split.canonical_id)
             .values(status="split", successors={"ids": list(split.successors)}, ended_at=now)
         )
-        changes.append(_change("split", split.canonical_id, job_id=job_id))
+        changes.append(_change("split", split.canonical_id, job_id=job_id, actor=actor))
         events.append(
             ev.Event(ev.CUSTOMER_SPLIT, split.canonical_id,
                      {"canonical_id": split.canonical_id, "successors": list(split.successors)})
@@ -145,52 +165,65 @@ def retire_gone_records(engine: Engine) -> tuple[int, int]:
 
     Returns the numbers of records unlinked and of customers retired.
     """
-    now = utc_now()
     with engine.begin() as connection:
-        gone = connection.execute(
-            select(CrosswalkEntry.id, CrosswalkEntry.canonical_id, CrosswalkEntry.system,
-                   CrosswalkEntry.source_id)
-            .join(SourceRecord, SourceRecord.id == CrosswalkEntry.record_id)
-            .where(CrosswalkEntry.valid_to.is_(None), SourceRecord.retired_at.is_not(None))
-        ).all()  # fmt: skip
-        if not gone:
-            return 0, 0
+        unlinked, emptied = unlink_retired_records(connection)
+    return len(unlinked), len(emptied)
 
+
+def unlink_retired_records(
+    connection: Connection, record_ids: Sequence[int] | None = None, *, actor: str = ACTOR
+) -> tuple[list[str], list[str]]:
+    """Unlink retired source records (all, or those given) and retire the customers left empty.
+
+    Never splits a customer: the members that remain stay together, whatever linked them.
+
+    Returns:
+        The canonical ids that lost a record, and those of them that were retired.
+    """
+    now = utc_now()
+    query = (
+        select(
+            CrosswalkEntry.id, CrosswalkEntry.canonical_id, CrosswalkEntry.system, CrosswalkEntry.source_id
+        )
+        .join(SourceRecord, SourceRecord.id == CrosswalkEntry.record_id)
+        .where(CrosswalkEntry.valid_to.is_(None), SourceRecord.retired_at.is_not(None))
+    )
+    if record_ids is not None:
+        query = query.where(CrosswalkEntry.record_id.in_(list(record_ids)))
+    gone = connection.execute(query).all()
+    if not gone:
+        return [], []
+    connection.execute(
+        update(CrosswalkEntry).where(CrosswalkEntry.id.in_([row.id for row in gone])).values(valid_to=now)
+    )
+    changes: list[dict[str, Any]] = []
+    events: list[ev.Event] = []
+    by_customer: dict[str, list[str]] = defaultdict(list)
+    for row in gone:
+        key = f"{row.system}/{row.source_id}"
+        by_customer[row.canonical_id].append(key)
+        changes.append(_change("unlinked", row.canonical_id, key=key, actor=actor))
+        events.append(
+            ev.Event(ev.RECORD_UNLINKED, row.canonical_id,
+                     {"canonical_id": row.canonical_id, "source_key": key, "reason": "record_retired"})
+        )  # fmt: skip
+
+    still_linked = set(
         connection.execute(
-            update(CrosswalkEntry).where(CrosswalkEntry.id.in_([row.id for row in gone])).values(valid_to=now)
-        )
-        changes: list[dict[str, Any]] = []
-        events: list[ev.Event] = []
-        by_customer: dict[str, list[str]] = defaultdict(list)
-        for row in gone:
-            key = f"{row.system}/{row.source_id}"
-            by_customer[row.canonical_id].append(key)
-            changes.append(_change("unlinked", row.canonical_id, key=key))
-            events.append(
-                ev.Event(ev.RECORD_UNLINKED, row.canonical_id,
-                         {"canonical_id": row.canonical_id, "source_key": key, "reason": "record_retired"})
-            )  # fmt: skip
-
-        still_linked = set(
-            connection.execute(
-                select(CrosswalkEntry.canonical_id).where(
-                    and_(
-                        CrosswalkEntry.canonical_id.in_(list(by_customer)), CrosswalkEntry.valid_to.is_(None)
-                    )
-                )
-            ).scalars()
-        )
-        emptied = sorted(set(by_customer) - still_linked)
-        if emptied:
-            connection.execute(
-                update(Customer)
-                .where(Customer.canonical_id.in_(emptied))
-                .values(status="retired", ended_at=now)
+            select(CrosswalkEntry.canonical_id).where(
+                and_(CrosswalkEntry.canonical_id.in_(list(by_customer)), CrosswalkEntry.valid_to.is_(None))
             )
-        for canonical_id in emptied:
-            changes.append(_change("retired", canonical_id))
-            events.append(ev.Event(ev.CUSTOMER_RETIRED, canonical_id, {"canonical_id": canonical_id}))
+        ).scalars()
+    )
+    emptied = sorted(set(by_customer) - still_linked)
+    if emptied:
+        connection.execute(
+            update(Customer).where(Customer.canonical_id.in_(emptied)).values(status="retired", ended_at=now)
+        )
+    for canonical_id in emptied:
+        changes.append(_change("retired", canonical_id, actor=actor))
+        events.append(ev.Event(ev.CUSTOMER_RETIRED, canonical_id, {"canonical_id": canonical_id}))
 
-        connection.execute(insert(IdentityChange), changes)
-        ev.write_events(connection, events)
-    return len(gone), len(emptied)
+    connection.execute(insert(IdentityChange), changes)
+    ev.write_events(connection, events)
+    return sorted(by_customer), emptied

@@ -118,3 +118,23 @@ class PermissionDeniedError(MdmError):
     """The API key is valid but its role does not allow the operation."""
 
     code = "auth.forbidden"
+
+
+class InvalidRecordError(MdmError, ValueError):
+    """A record sent to the API cannot be stored: every field at fault is named.
+
+    Attributes:
+        faults: each field at fault (as the sender named it) with what is wrong.
+    """
+
+    code = "record.invalid"
+
+    def __init__(self, message: str, *, record: str, faults: list[tuple[str, str]]) -> None:
+        super().__init__(message, record=record, field=faults[0][0] if len(faults) == 1 else None)
+        self.faults = faults
+
+
+class IdempotencyKeyReusedError(MdmError, ValueError):
+    """An ``Idempotency-Key`` already answered a different request."""
+
+    code = "idempotency.key_reused"

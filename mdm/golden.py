@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import msgspec
 from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.engine import Connection
 
 from mdm import events as ev
 from mdm.storage.tables import CrosswalkEntry, Customer, GoldenRecord, SourceRecord, SourceRecordVersion
@@ -29,28 +30,67 @@ def refresh_golden_records(
     Returns:
         The numbers of golden record versions written and of events written.
     """
-    priorities = priorities or {}
     # Limitation: every live customer is rebuilt on each run; fine at a few hundred thousand
     # customers, but a large hub should rebuild only customers whose members changed.
     with engine.connect() as connection:
-        rows = connection.execute(
-            select(CrosswalkEntry.canonical_id, SourceRecord.system, SourceRecord.source_id,
-                   SourceRecordVersion.version, SourceRecordVersion.source_updated_at,
-                   SourceRecordVersion.canonical, SourceRecordVersion.extra)
-            .join(SourceRecord, SourceRecord.id == CrosswalkEntry.record_id)
-            .join(SourceRecordVersion, (SourceRecordVersion.record_id == SourceRecord.id)
-                  & (SourceRecordVersion.version == SourceRecord.current_version))
-            .join(Customer, Customer.canonical_id == CrosswalkEntry.canonical_id)
-            .where(CrosswalkEntry.valid_to.is_(None), Customer.status == "live")
-        ).all()  # fmt: skip
-        current = {
-            row.canonical_id: (row.version, row.content_sha256)
-            for row in connection.execute(
-                select(GoldenRecord.canonical_id, GoldenRecord.version, GoldenRecord.content_sha256).where(
-                    GoldenRecord.valid_to.is_(None)
-                )
-            )
-        }
+        changes = _golden_changes(connection, None, priorities or {}, rules)
+    with engine.begin() as connection:
+        return _write_golden_changes(connection, changes)
+
+
+def refresh_customers(
+    connection: Connection,
+    canonical_ids: Collection[str],
+    priorities: Mapping[str, int] | None = None,
+    rules: SurvivorshipRules | None = None,
+) -> tuple[int, int]:
+    """Rebuild the golden records of some customers inside the caller's transaction.
+
+    Used by real-time writes, which touch one or two customers: the same rules as the full
+    refresh, applied to the given ids only (a customer no longer live has its record closed).
+
+    Returns:
+        The numbers of golden record versions written and of events written.
+    """
+    if not canonical_ids:
+        return 0, 0
+    changes = _golden_changes(connection, sorted(canonical_ids), priorities or {}, rules)
+    return _write_golden_changes(connection, changes)
+
+
+class _GoldenChanges(msgspec.Struct):
+    inserts: list[dict[str, Any]]
+    closing: list[str]
+    events: list[ev.Event]
+
+
+def _golden_changes(
+    connection: Connection,
+    canonical_ids: list[str] | None,
+    priorities: Mapping[str, int],
+    rules: SurvivorshipRules | None,
+) -> _GoldenChanges:
+    """The golden record versions to write and to close, for some customers or for all of them."""
+    members_query = (
+        select(CrosswalkEntry.canonical_id, SourceRecord.system, SourceRecord.source_id,
+               SourceRecordVersion.version, SourceRecordVersion.source_updated_at,
+               SourceRecordVersion.canonical, SourceRecordVersion.extra)
+        .join(SourceRecord, SourceRecord.id == CrosswalkEntry.record_id)
+        .join(SourceRecordVersion, (SourceRecordVersion.record_id == SourceRecord.id)
+              & (SourceRecordVersion.version == SourceRecord.current_version))
+        .join(Customer, Customer.canonical_id == CrosswalkEntry.canonical_id)
+        .where(CrosswalkEntry.valid_to.is_(None), Customer.status == "live")
+    )  # fmt: skip
+    current_query = select(
+        GoldenRecord.canonical_id, GoldenRecord.version, GoldenRecord.content_sha256
+    ).where(GoldenRecord.valid_to.is_(None))
+    if canonical_ids is not None:
+        members_query = members_query.where(CrosswalkEntry.canonical_id.in_(canonical_ids))
+        current_query = current_query.where(GoldenRecord.canonical_id.in_(canonical_ids))
+    rows = connection.execute(members_query).all()
+    current = {
+        row.canonical_id: (row.version, row.content_sha256) for row in connection.execute(current_query)
+    }
 
     members: dict[str, list[SourceVersion]] = defaultdict(list)
     for row in rows:
@@ -67,9 +107,7 @@ def refresh_golden_records(
         )
 
     now = utc_now()
-    inserts: list[dict[str, Any]] = []
-    closing: list[str] = []
-    events: list[ev.Event] = []
+    changes = _GoldenChanges(inserts=[], closing=[], events=[])
     for canonical_id in sorted(members):
         golden = build_golden_record(members[canonical_id], rules)
         digest = golden.content_digest()
@@ -77,28 +115,30 @@ def refresh_golden_records(
         if previous is not None and previous[1] == digest:
             continue
         if previous is not None:
-            closing.append(canonical_id)
+            changes.closing.append(canonical_id)
         lineage = msgspec.to_builtins(golden.lineage)
         version = (previous[0] if previous else 0) + 1
-        inserts.append(
+        changes.inserts.append(
             {"canonical_id": canonical_id, "version": version, "valid_from": now, "valid_to": None,
              "content_sha256": digest, "attributes": golden.attributes, "lineage": lineage}
         )  # fmt: skip
-        events.append(
+        changes.events.append(
             ev.Event(ev.GOLDEN_RECORD_CHANGED, canonical_id,
                      {"canonical_id": canonical_id, "version": version, "attributes": golden.attributes})
         )  # fmt: skip
-    ended = sorted(set(current) - set(members))
+    changes.closing.extend(sorted(set(current) - set(members)))
+    return changes
 
-    with engine.begin() as connection:
-        for start in range(0, len(closing + ended), 1000):
-            chunk = (closing + ended)[start : start + 1000]
-            connection.execute(
-                update(GoldenRecord)
-                .where(GoldenRecord.canonical_id.in_(chunk), GoldenRecord.valid_to.is_(None))
-                .values(valid_to=now)
-            )
-        for start in range(0, len(inserts), 1000):
-            connection.execute(insert(GoldenRecord), inserts[start : start + 1000])
-        written_events = ev.write_events(connection, events)
-    return len(inserts), written_events
+
+def _write_golden_changes(connection: Connection, changes: _GoldenChanges) -> tuple[int, int]:
+    now = utc_now()
+    for start in range(0, len(changes.closing), 1000):
+        connection.execute(
+            update(GoldenRecord)
+            .where(GoldenRecord.canonical_id.in_(changes.closing[start : start + 1000]),
+                   GoldenRecord.valid_to.is_(None))
+            .values(valid_to=now)
+        )  # fmt: skip
+    for start in range(0, len(changes.inserts), 1000):
+        connection.execute(insert(GoldenRecord), changes.inserts[start : start + 1000])
+    return len(changes.inserts), ev.write_events(connection, changes.events)

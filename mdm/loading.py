@@ -90,7 +90,9 @@ class LoadReport(msgspec.Struct, kw_only=True):
         return len(self.set_missing)
 
 
-class _GoodRow(msgspec.Struct):
+class GoodRow(msgspec.Struct):
+    """A validated row, ready to store as a version of its source record."""
+
     row_number: int
     source_id: str
     kind: str
@@ -153,7 +155,7 @@ def load_file(
         touched: list[int] = []
         handled = 0
         for chunk in _chunks(good, CHUNK):
-            touched.extend(_store_chunk(connection, mapping.system, load_id, chunk, report))
+            touched.extend(store_rows(connection, mapping.system, load_id, chunk, report))
             handled += len(chunk)
             if progress:
                 progress(handled)
@@ -187,13 +189,13 @@ def load_file(
 
 def _validate(
     path: Path, mapping: SourceMapping
-) -> tuple[list[_GoodRow], tuple[list[Rejection], dict[str, list[int]], int]]:
+) -> tuple[list[GoodRow], tuple[list[Rejection], dict[str, list[int]], int]]:
     """Check every row; keep the good ones.
 
     Of rows repeating a source id, the one updated last wins (by updated-at; the later row when
     the times tie or are missing), so an out-of-order export never puts an old state on top.
     """
-    by_source_id: dict[str, _GoodRow] = {}
+    by_source_id: dict[str, GoodRow] = {}
     seen_rows: dict[str, list[int]] = {}
     rejections: list[Rejection] = []
     rows_read = 0
@@ -208,7 +210,7 @@ def _validate(
             continue
 
         payload = plain_row(row.cells)
-        outcome = _good_row(row.number, row.cells, payload, mapping)
+        outcome = good_row(row.number, row.cells, payload, mapping)
         if isinstance(outcome, list):
             rejections.extend(outcome)
             continue
@@ -229,15 +231,15 @@ def _validate(
     return list(by_source_id.values()), (rejections, duplicates, rows_read)
 
 
-def _older(row: _GoodRow, than: _GoodRow) -> bool:
+def _older(row: GoodRow, than: GoodRow) -> bool:
     """Whether a row says it was updated before another row of the same source id."""
     return row.updated_at is not None and than.updated_at is not None and row.updated_at < than.updated_at
 
 
-def _good_row(
+def good_row(
     number: int, cells: dict[str, Any], payload: dict[str, Any], mapping: SourceMapping
-) -> _GoodRow | list[Rejection]:
-    """Turn one parsed row into a record to store, or into the rejections that say why not."""
+) -> GoodRow | list[Rejection]:
+    """Turn one parsed row into a record to store, or into every rejection that says why not."""
     raw_id = cells.get(mapping.source_id)
     scalar = not isinstance(raw_id, (list, tuple, dict, set))
     source_id = None if raw_id is None or not scalar else str(raw_id).strip() or None
@@ -268,7 +270,7 @@ def _good_row(
         json.dumps([canonical, extra, payload], sort_keys=True, default=str).encode()
     ).hexdigest()
     updated = canonical.get("updated_at")
-    return _GoodRow(
+    return GoodRow(
         row_number=number,
         source_id=source_id,
         kind=str(canonical["kind"]),
@@ -325,10 +327,14 @@ def _start_batch(connection: Connection, path: Path, system: str, mode: str) -> 
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
-def _store_chunk(
-    connection: Connection, system: str, load_id: int, chunk: list[_GoodRow], report: LoadReport
+def store_rows(
+    connection: Connection, system: str, load_id: int | None, chunk: list[GoodRow], report: LoadReport
 ) -> list[int]:
-    """Store one chunk of good rows; returns the ids of records whose current version changed."""
+    """Store good rows of one system as versions, counting each in ``report``.
+
+    Returns:
+        The ids of records whose current version changed (new, changed or reactivated).
+    """
     now = utc_now()
     keys = [row.source_id for row in chunk]
     found = connection.execute(
@@ -418,7 +424,7 @@ def _store_chunk(
 
 
 def _version_values(
-    record_id: int, version: int, row: _GoodRow, load_id: int, now: datetime
+    record_id: int, version: int, row: GoodRow, load_id: int | None, now: datetime
 ) -> dict[str, Any]:
     return {
         "record_id": record_id,

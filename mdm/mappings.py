@@ -320,6 +320,15 @@ def read_mappings(directory: Path) -> dict[str, SourceMapping]:
     return mappings
 
 
+def configured_mappings_dir(configured: Path | None) -> Path:
+    """The mappings folder the settings name (``MDM_MAPPINGS_DIR``), else the sample's own mappings."""
+    if configured is not None:
+        return configured
+    from mdm.sample import sample_mappings_dir  # noqa: PLC0415  (the sample generator is heavy: faker)
+
+    return sample_mappings_dir()
+
+
 def mapping_for(mappings: Mapping[str, SourceMapping], system: str) -> SourceMapping:
     """The mapping of one system, or an error listing the configured ones."""
     try:

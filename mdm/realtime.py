@@ -111,6 +111,61 @@ def match_record(
                        candidates=tuple(candidates), model_id=model_id)  # fmt: skip
 
 
+class MemberScore(msgspec.Struct, frozen=True, kw_only=True):
+    """How a changed record scores against the other live members of its own customer.
+
+    Attributes:
+        best: the best-scoring other member, None when the record is the customer's only one.
+        model_id: the model version that scored them.
+        auto_merge_weight: the model's auto-merge threshold, as a match weight.
+        review_weight: the model's review threshold, as a match weight.
+    """
+
+    best: Candidate | None
+    model_id: int
+    auto_merge_weight: float
+    review_weight: float
+
+
+def score_against_customer(
+    connection: Connection,
+    record: Mapping[str, str | None],
+    kind: Kind,
+    canonical_id: str,
+    own_record_id: int,
+) -> MemberScore:
+    """Score a stored record against every other live member of a customer, with the active model.
+
+    Raises:
+        ModelError: when the kind has no active model yet.
+    """
+    found = active_model(connection, kind)
+    if found is None:
+        raise ModelError(f"no active {kind} model: run `mdm match` once to train one", field="kind")
+    model_id, model = found
+    scorer = _scorer(model_id, model)
+
+    columns = [getattr(StandardisedRecord, field) for field in STANDARDISED_FIELDS]
+    members = connection.execute(
+        select(SourceRecord.system, SourceRecord.source_id, *columns)
+        .join(StandardisedRecord, StandardisedRecord.record_id == SourceRecord.id)
+        .join(CrosswalkEntry, CrosswalkEntry.record_id == SourceRecord.id)
+        .where(CrosswalkEntry.canonical_id == canonical_id, CrosswalkEntry.valid_to.is_(None),
+               SourceRecord.id != own_record_id, SourceRecord.retired_at.is_(None))
+    ).all()  # fmt: skip
+    scored = [
+        Candidate(
+            source_key=f"{row.system}/{row.source_id}",
+            canonical_id=canonical_id,
+            score=scorer.score(record, {field: getattr(row, field) for field in STANDARDISED_FIELDS}),
+        )
+        for row in members
+    ]
+    best = min(scored, key=lambda c: (-c.score.match_weight, c.source_key), default=None)
+    return MemberScore(best=best, model_id=model_id, auto_merge_weight=model.auto_merge_weight,
+                       review_weight=model.review_weight)  # fmt: skip
+
+
 @lru_cache(maxsize=8)
 def _cached_scorer(model_id: int, model_json: bytes) -> Scorer:
     return Scorer(TrainedModel.from_json(model_json))

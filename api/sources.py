@@ -1,0 +1,168 @@
+"""Writes of source records: upsert one record with real-time matching, retire one, match a dry run."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Request, delete, post, put
+from litestar.datastructures import State
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from sqlalchemy import Engine
+
+from api.auth import ROLE_OPT, require_writer_of
+from matching import standardise_record
+from matching.fields import Kind
+from mdm.errors import InvalidRecordError
+from mdm.idempotency import recall, remember, request_digest
+from mdm.intake import CANONICAL_SOURCE_ID, Shape, prepare_record
+from mdm.keys import ApiKeyInfo, Role
+from mdm.mappings import SourceMapping, mapping_for
+from mdm.realtime import Candidate, Decision, Reason, match_record
+from mdm.upsert import RetireOutcome, UpsertOutcome, retire_record, upsert_record
+
+MATCH_LIMIT = 10
+
+ShapeParameter = Annotated[
+    Literal["source", "canonical"],
+    QueryParameter(
+        description="`source`: the system's own columns (its mapping applies); `canonical`: canonical fields"
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(name="Idempotency-Key", min_length=1, max_length=256,
+              description="repeat a write safely: the same key and body answer as the first time"),
+]  # fmt: skip
+
+
+class MatchResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """A dry run's answer: what an upsert would decide, and the ranked candidates with explanations."""
+
+    decision: Decision
+    reason: Reason
+    canonical_id: str | None
+    model_id: int
+    candidates: list[Candidate]
+
+
+@put(
+    "/sources/{system:str}/records/{source_id:str}", tags=["sources"], summary="Upsert a source record",
+    opt={ROLE_OPT: Role.WRITER}, sync_to_thread=True,
+)  # fmt: skip
+def upsert(  # noqa: PLR0917
+    state: State,
+    request: Request[Any, Any, Any],
+    system: FromPath[str],
+    source_id: FromPath[str],
+    data: JSONBody[dict[str, Any]],
+    shape: ShapeParameter = "source",
+    idempotency_key: IdempotencyKey = None,
+) -> UpsertOutcome:
+    """Store a record as a new version, match it in real time, and link it, open review or create a customer.
+
+    A writer key may write its own system's records only; an admin any system's. An unchanged record
+    changes nothing and answers the current state; one older than the current version is stored but
+    does not become current.
+    """
+    info = require_writer_of(request, system)
+    mapping = _mapping(state, system)
+    row = prepare_record(mapping, source_id, data, shape)
+    digest = request_digest("PUT", system, source_id, shape, data)
+
+    engine: Engine = state.engine
+    with engine.begin() as connection:
+        if idempotency_key is not None:
+            first = recall(connection, info.id, idempotency_key, digest)
+            if first is not None:
+                return msgspec.convert(first[1], UpsertOutcome)
+        outcome = upsert_record(connection, system, row, actor=_actor(info), priorities=state.priorities)
+        if idempotency_key is not None:
+            remember(connection, info.id, idempotency_key, digest, 200, outcome)
+    return outcome
+
+
+@delete(
+    "/sources/{system:str}/records/{source_id:str}", tags=["sources"], summary="Retire a source record",
+    opt={ROLE_OPT: Role.WRITER}, status_code=200, sync_to_thread=True,
+)  # fmt: skip
+def retire(
+    state: State,
+    request: Request[Any, Any, Any],
+    system: FromPath[str],
+    source_id: FromPath[str],
+    idempotency_key: IdempotencyKey = None,
+) -> RetireOutcome:
+    """Retire a record: its crosswalk entry closes, its golden record is rebuilt, an empty customer retires.
+
+    The customer's other records stay together: retiring a record never splits a customer.
+    """
+    info = require_writer_of(request, system)
+    _mapping(state, system)
+    digest = request_digest("DELETE", system, source_id)
+
+    engine: Engine = state.engine
+    with engine.begin() as connection:
+        if idempotency_key is not None:
+            first = recall(connection, info.id, idempotency_key, digest)
+            if first is not None:
+                return msgspec.convert(first[1], RetireOutcome)
+        outcome = retire_record(
+            connection, system, source_id, actor=_actor(info), priorities=state.priorities
+        )
+        if idempotency_key is not None:
+            remember(connection, info.id, idempotency_key, digest, 200, outcome)
+    return outcome
+
+
+@post(
+    "/match",
+    tags=["sources"],
+    summary="Match a record without storing it",
+    status_code=200,
+    sync_to_thread=True,
+)
+def match(
+    state: State,
+    data: JSONBody[dict[str, Any]],
+    system: Annotated[
+        str | None, QueryParameter(description="read the body in this system's own shape")
+    ] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=200, description="most candidates returned")] = MATCH_LIMIT,
+) -> MatchResponse:
+    """A dry run for duplicate checks: the ranked candidates, their probabilities and explanations.
+
+    The body holds canonical fields, or a system's own columns with ``system``. Nothing is written.
+    """
+    shape: Shape = "source" if system is not None else "canonical"
+    mapping = _mapping(state, system) if system is not None else _any_mapping(state)
+    body = {
+        name: value for name, value in data.items() if name not in (mapping.source_id, CANONICAL_SOURCE_ID)
+    }
+    row = prepare_record(mapping, "match", body, shape)
+    kind: Kind = "person" if row.kind == "person" else "organisation"
+
+    engine: Engine = state.engine
+    with engine.connect() as connection:
+        result = match_record(connection, standardise_record(row.canonical), kind)
+    return MatchResponse(decision=result.decision, reason=result.reason, canonical_id=result.canonical_id,
+                         model_id=result.model_id, candidates=list(result.candidates[:limit]))  # fmt: skip
+
+
+def _mapping(state: State, system: str) -> SourceMapping:
+    mappings: dict[str, SourceMapping] = state.mappings
+    return mapping_for(mappings, system)
+
+
+def _any_mapping(state: State) -> SourceMapping:
+    """Canonical fields need no system's columns; any mapping gives the canonical reader its shape."""
+    mappings: dict[str, SourceMapping] = state.mappings
+    if not mappings:
+        raise InvalidRecordError(
+            "no source system is configured", record="match", faults=[("system", "none")]
+        )
+    return next(iter(mappings.values()))
+
+
+def _actor(info: ApiKeyInfo) -> str:
+    return f"api_key:{info.id}"

@@ -1,0 +1,55 @@
+"""Idempotency keys: a repeated write answers as the first one did, a reused key with other content fails.
+
+Keys are kept per API key, with the digest of the request they answered and that first answer,
+in the write's own transaction: a write that fails leaves no key behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import msgspec
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection
+
+from mdm.errors import IdempotencyKeyReusedError
+from mdm.storage.tables import IdempotencyKey
+from mdm.storage.types import utc_now
+
+
+def request_digest(*parts: Any) -> str:
+    """The SHA-256 of a request's method, path, parameters and body; key order in objects is ignored."""
+    return hashlib.sha256(msgspec.json.encode(parts, order="sorted")).hexdigest()
+
+
+def recall(connection: Connection, api_key_id: int, key: str, digest: str) -> tuple[int, Any] | None:
+    """The status and answer first given under ``key``, or None for a key not seen yet.
+
+    Raises:
+        IdempotencyKeyReusedError: the key answered a request with other content.
+    """
+    found = connection.execute(
+        select(IdempotencyKey.request_sha256, IdempotencyKey.status_code, IdempotencyKey.response).where(
+            IdempotencyKey.api_key_id == api_key_id, IdempotencyKey.key == key
+        )
+    ).first()
+    if found is None:
+        return None
+    if found.request_sha256 != digest:
+        raise IdempotencyKeyReusedError(
+            "this Idempotency-Key was already used for a different request", field="Idempotency-Key"
+        )
+    return found.status_code, found.response["body"]
+
+
+def remember(  # noqa: PLR0917
+    connection: Connection, api_key_id: int, key: str, digest: str, status: int, body: Any
+) -> None:
+    """Keep the answer given under ``key``."""
+    connection.execute(
+        insert(IdempotencyKey).values(
+            api_key_id=api_key_id, key=key, request_sha256=digest, status_code=status,
+            response={"body": msgspec.to_builtins(body)}, created_at=utc_now(),
+        )
+    )  # fmt: skip
