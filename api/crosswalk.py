@@ -12,6 +12,7 @@ from litestar.params import FromPath, JSONBody
 from sqlalchemy import Engine
 
 from api.params import AS_OF, parse_as_of
+from api.problems import PROBLEMS
 from mdm.crossref import MAX_BATCH, KeyCustomer, KeyResult, SourceKeyQuery, key_customer, look_up_keys
 
 
@@ -31,7 +32,7 @@ class LookupResponse(msgspec.Struct, frozen=True, kw_only=True):
 
 @get(
     "/crosswalk/{system:str}/{source_id:str}", tags=["crosswalk"], summary="Customer of a source key",
-    sync_to_thread=True,
+    sync_to_thread=True, responses=PROBLEMS,
 )  # fmt: skip
 def source_key(
     state: State, system: FromPath[str], source_id: FromPath[str], as_of: Annotated[str | None, AS_OF] = None
@@ -48,7 +49,7 @@ def source_key(
 
 @post(
     "/crosswalk:lookup", tags=["crosswalk"], summary="Customers of many source keys", status_code=200,
-    sync_to_thread=True,
+    sync_to_thread=True, responses=PROBLEMS,
 )  # fmt: skip
 def lookup(state: State, data: JSONBody[LookupRequest]) -> LookupResponse:
     """The canonical ids of up to 1,000 source keys; keys without one are reported each, not fatal."""

@@ -13,6 +13,7 @@ from litestar.params import FromPath, QueryParameter
 from sqlalchemy import Engine, select
 
 from api.params import AS_OF, CURSOR, DEFAULT_LIMIT, LIMIT, decode_cursor, encode_cursor, parse_as_of
+from api.problems import PROBLEMS
 from mdm.errors import InvalidRequestError, NotFoundError
 from mdm.history import IdentityChangeEntry, identity_history
 from mdm.identity import parse_canonical_id
@@ -52,7 +53,13 @@ Cursor = Annotated[str | None, CURSOR]
 AsOf = Annotated[str | None, AS_OF]
 
 
-@get("/customers/{canonical_id:str}", tags=["customers"], summary="Golden record", sync_to_thread=True)
+@get(
+    "/customers/{canonical_id:str}",
+    tags=["customers"],
+    responses=PROBLEMS,
+    summary="Golden record",
+    sync_to_thread=True,
+)
 def customer(state: State, canonical_id: FromPath[str], as_of: AsOf = None) -> CustomerRecord:
     """The golden record with lineage and source keys, now or at ``as_of``.
 
@@ -67,7 +74,7 @@ def customer(state: State, canonical_id: FromPath[str], as_of: AsOf = None) -> C
 
 @get(
     "/customers/{canonical_id:str}/crosswalk", tags=["customers"], summary="Source keys of a customer",
-    sync_to_thread=True,
+    sync_to_thread=True, responses=PROBLEMS,
 )  # fmt: skip
 def customer_crosswalk(
     state: State,
@@ -98,7 +105,7 @@ def customer_crosswalk(
 
 @get(
     "/customers/{canonical_id:str}/history", tags=["customers"], summary="Identity history of a customer",
-    sync_to_thread=True,
+    sync_to_thread=True, responses=PROBLEMS,
 )  # fmt: skip
 def customer_history(
     state: State, canonical_id: FromPath[str], cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
@@ -122,7 +129,7 @@ def customer_history(
     )  # fmt: skip
 
 
-@get("/customers", tags=["customers"], summary="Search customers", sync_to_thread=True)
+@get("/customers", tags=["customers"], summary="Search customers", sync_to_thread=True, responses=PROBLEMS)
 def search(
     state: State,
     q: Annotated[

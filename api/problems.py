@@ -16,6 +16,7 @@ from typing import Any, Final
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
 from mdm.errors import InvalidRecordError, MdmError
@@ -161,3 +162,19 @@ EXCEPTION_HANDLERS: Final[ExceptionHandlersMap] = {
     HTTPException: handle_http_error,
     Exception: handle_unexpected_error,
 }
+
+
+def _problem_responses(statuses: tuple[int, ...]) -> dict[int, ResponseSpec]:
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            description=f"{HTTPStatus(status).phrase}: a problem document",
+            media_type=PROBLEM_MEDIA_TYPE,
+            generate_examples=False,
+        )
+        for status in statuses
+    }
+
+
+#: The problem answers every ``/v1`` operation may give, declared in the OpenAPI document.
+PROBLEMS: Final[dict[int, ResponseSpec]] = _problem_responses((400, 401, 403, 404, 413, 422, 503))

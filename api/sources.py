@@ -11,6 +11,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy import Engine
 
 from api.auth import ROLE_OPT, require_writer_of
+from api.problems import PROBLEMS
 from matching import standardise_record
 from matching.fields import Kind
 from mdm.errors import InvalidRecordError
@@ -48,7 +49,7 @@ class MatchResponse(msgspec.Struct, frozen=True, kw_only=True):
 
 @put(
     "/sources/{system:str}/records/{source_id:str}", tags=["sources"], summary="Upsert a source record",
-    opt={ROLE_OPT: Role.WRITER}, sync_to_thread=True,
+    opt={ROLE_OPT: Role.WRITER}, sync_to_thread=True, responses=PROBLEMS,
 )  # fmt: skip
 def upsert(  # noqa: PLR0917
     state: State,
@@ -84,7 +85,7 @@ def upsert(  # noqa: PLR0917
 
 @delete(
     "/sources/{system:str}/records/{source_id:str}", tags=["sources"], summary="Retire a source record",
-    opt={ROLE_OPT: Role.WRITER}, status_code=200, sync_to_thread=True,
+    opt={ROLE_OPT: Role.WRITER}, status_code=200, sync_to_thread=True, responses=PROBLEMS,
 )  # fmt: skip
 def retire(
     state: State,
@@ -118,6 +119,7 @@ def retire(
 @post(
     "/match",
     tags=["sources"],
+    responses=PROBLEMS,
     summary="Match a record without storing it",
     status_code=200,
     sync_to_thread=True,
