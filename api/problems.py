@@ -144,6 +144,11 @@ def handle_unexpected_error(request: Request[Any, Any, Any], error: Exception) -
     return problem_response(request, 500, "internal", "the hub failed to answer; the failure is logged")
 
 
+def handle_too_deep(request: Request[Any, Any, Any], error: RecursionError) -> Response[Problem]:
+    """A body nested thousands of levels deep cannot be read: the sender's fault, not the hub's."""
+    return problem_response(request, 400, "request.malformed", "the body nests deeper than the hub reads")
+
+
 def _field_problems(extra: Any) -> list[FieldProblem]:
     if not isinstance(extra, list):
         return []
@@ -160,6 +165,7 @@ def _field_problems(extra: Any) -> list[FieldProblem]:
 EXCEPTION_HANDLERS: Final[ExceptionHandlersMap] = {
     MdmError: handle_mdm_error,
     HTTPException: handle_http_error,
+    RecursionError: handle_too_deep,
     Exception: handle_unexpected_error,
 }
 

@@ -21,6 +21,7 @@ from mdm.keys import ApiKeyInfo, Role
 from mdm.mappings import SourceMapping, mapping_for
 from mdm.realtime import Candidate, Decision, Reason, match_record
 from mdm.upsert import RetireOutcome, UpsertOutcome, retire_record, upsert_record
+from mdm.writelocks import lock_keys, one_writer_on_sqlite, source_key_lock
 
 MATCH_LIMIT = 10
 
@@ -72,7 +73,8 @@ def upsert(  # noqa: PLR0917
     digest = request_digest("PUT", system, source_id, shape, data)
 
     engine: Engine = state.engine
-    with engine.begin() as connection:
+    with one_writer_on_sqlite(engine), engine.begin() as connection:
+        lock_keys(connection, _write_locks(system, source_id, info.id, idempotency_key))
         if idempotency_key is not None:
             first = recall(connection, info.id, idempotency_key, digest)
             if first is not None:
@@ -103,7 +105,8 @@ def retire(
     digest = request_digest("DELETE", system, source_id)
 
     engine: Engine = state.engine
-    with engine.begin() as connection:
+    with one_writer_on_sqlite(engine), engine.begin() as connection:
+        lock_keys(connection, _write_locks(system, source_id, info.id, idempotency_key))
         if idempotency_key is not None:
             first = recall(connection, info.id, idempotency_key, digest)
             if first is not None:
@@ -168,3 +171,11 @@ def _any_mapping(state: State) -> SourceMapping:
 
 def _actor(info: ApiKeyInfo) -> str:
     return f"api_key:{info.id}"
+
+
+def _write_locks(system: str, source_id: str, key_id: int, idempotency_key: str | None) -> list[str]:
+    """The record's own lock and, with an idempotency key, that key's: repeats wait for the first."""
+    locks = [source_key_lock(system, source_id)]
+    if idempotency_key is not None:
+        locks.append(f"idempotency\x1f{key_id}\x1f{idempotency_key}")
+    return locks

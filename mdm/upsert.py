@@ -24,11 +24,13 @@ from mdm.errors import NotFoundError
 from mdm.golden import refresh_customers
 from mdm.identity import new_canonical_id
 from mdm.loading import GoodRow, LoadReport, store_rows
+from mdm.models import active_model
 from mdm.realtime import Candidate, MatchResult, match_record, score_against_customer
 from mdm.reconcile import CreatedCustomer, KeyMove, Merge, ReconciliationPlan
 from mdm.standardised import standardise_records
 from mdm.storage.tables import CrosswalkEntry, SourceRecord, StandardisedRecord
 from mdm.storage.types import utc_now
+from mdm.writelocks import blocking_locks, lock_keys
 
 RecordChange = Literal["created", "changed", "reactivated", "unchanged", "stale"]
 UpsertDecision = Literal["link", "new", "review", "stay", "none"]
@@ -102,6 +104,10 @@ def upsert_record(
     standardise_records(connection, [record_id])
     values = _standardised(connection, record_id)
     kind: Kind = "person" if stored_kind == "person" else "organisation"
+    found = active_model(connection, kind)
+    if found is not None:
+        # Writes that could be each other's candidates take turns from here (see mdm.writelocks).
+        lock_keys(connection, blocking_locks(found[1].profile, kind, values))
     place = _Placement(connection, f"{system}/{row.source_id}", record_id, kind, actor)
     if current is None:
         outcome = place.new_record(match_record(connection, values, kind, own_record_id=record_id))

@@ -139,3 +139,15 @@ def test_a_malformed_body_is_a_4xx_problem(
 
     assert 400 <= response.status_code < 500
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_body_nested_too_deep_is_malformed_not_a_failure(
+    client: Client, reader: dict[str, str], small_hub: dict[str, str]
+) -> None:
+    content = b"[" * 100_000 + b"]" * 100_000
+
+    response = client.post(
+        "/v1/crosswalk:lookup", content=content, headers={**reader, "Content-Type": "application/json"}
+    )
+
+    assert_problem(response, 400, "request.malformed")

@@ -1,0 +1,87 @@
+"""Records of one new customer written at the same moment end in one customer, never two."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import Engine, select
+
+from api import create_app
+from matching.training import TrainedModel
+from mdm.keys import Role, create_key
+from mdm.models import store_model
+from mdm.settings import Settings
+from mdm.storage.tables import CrosswalkEntry
+
+WRITERS = 8
+ROUNDS = 50
+
+
+def company(round_number: int) -> dict[str, Any]:
+    """A company no other round shares: its own name, tax id, domain and phone."""
+    return {
+        "kind": "organisation", "name": f"Parallax Harbour Works {round_number:03d} GmbH",
+        "tax_id": f"DE9{round_number:08d}", "email": f"info@parallax{round_number:03d}.example",
+        "phone": f"+49 30 5{round_number:06d}", "address_line1": f"Kaistrasse {round_number + 1}",
+        "postal_code": "20457", "city": "Hamburg", "country": "DE",
+    }  # fmt: skip
+
+
+def _write(
+    client: TestClient[Any],
+    barrier: threading.Barrier,
+    key: str,
+    round_number: int,
+    writer: int,
+    failures: list[str],
+) -> None:
+    barrier.wait()
+    response = client.put(
+        f"/v1/sources/crm/records/r{round_number:03d}-w{writer}?shape=canonical",
+        json=company(round_number),
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    if response.status_code != 200:
+        failures.append(f"round {round_number}, writer {writer}: {response.status_code} {response.text}")
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_eight_writers_of_one_new_customer_make_one_customer(
+    pg_engine: Engine, trained_models: dict[str, TrainedModel]
+) -> None:
+    with pg_engine.begin() as connection:
+        for model in trained_models.values():
+            store_model(connection, model, activate=True)
+        _, admin = create_key(connection, Role.ADMIN)
+    failures: list[str] = []
+    # One client serves every thread: requests run the app's handlers in worker threads, each on
+    # its own database connection, so the writes really race.
+    with TestClient(create_app(Settings(), engine=pg_engine, key_cache_seconds=0)) as client:
+        for round_number in range(ROUNDS):
+            barrier = threading.Barrier(WRITERS)
+            threads = [
+                threading.Thread(target=_write, args=(client, barrier, admin, round_number, writer, failures))
+                for writer in range(WRITERS)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+
+    assert failures == []
+    with pg_engine.connect() as connection:
+        rows = connection.execute(
+            select(CrosswalkEntry.source_id, CrosswalkEntry.canonical_id).where(
+                CrosswalkEntry.system == "crm", CrosswalkEntry.valid_to.is_(None)
+            )
+        ).all()
+    customers_of_round: dict[str, set[str]] = {}
+    for source_id, canonical_id in rows:
+        customers_of_round.setdefault(source_id.split("-")[0], set()).add(canonical_id)
+    assert len(customers_of_round) == ROUNDS
+    split_rounds = {name: ids for name, ids in customers_of_round.items() if len(ids) > 1}
+    assert split_rounds == {}
