@@ -236,6 +236,9 @@ def _older(row: GoodRow, than: GoodRow) -> bool:
     return row.updated_at is not None and than.updated_at is not None and row.updated_at < than.updated_at
 
 
+MAX_SOURCE_ID = 256
+
+
 def good_row(
     number: int, cells: dict[str, Any], payload: dict[str, Any], mapping: SourceMapping
 ) -> GoodRow | list[Rejection]:
@@ -252,6 +255,22 @@ def good_row(
         for error in errors
         if not error.set_missing
     ]
+    too_long = source_id is not None and len(source_id) > MAX_SOURCE_ID
+    if too_long:
+        length = len(source_id or "")
+        reason = f"row {number}: the source id is {length} characters long, more than {MAX_SOURCE_ID}"
+        rejections.insert(0, Rejection(number, None, "source_id", "source_id.too_long", reason, payload))
+        source_id = None
+    nul_columns = [column for column, value in payload.items() if isinstance(value, str) and "\x00" in value]
+    if nul_columns:
+        # PostgreSQL keeps no NUL character in text or JSON, so neither the record nor its rejection
+        # can hold the row as received.
+        reason = f"row {number}: column {nul_columns[0]!r} holds a NUL character"
+        rejections = [msgspec.structs.replace(rejection, payload=None) for rejection in rejections]
+        rejections.insert(0, Rejection(number, None, nul_columns[0], "value.nul", reason, None))
+        payload = {}
+    if too_long:
+        return rejections
     if not scalar:
         reason = f"row {number}: the source id column {mapping.source_id!r} holds a {type(raw_id).__name__}"
         rejections.insert(0, Rejection(number, None, "source_id", "source_id.not_scalar", reason, payload))

@@ -324,3 +324,26 @@ def test_snapshot_retires_absent_records_behind_a_guard(
             select(func.count()).select_from(SourceRecord).where(SourceRecord.retired_at.is_(None))
         ).scalar_one()
     assert live == 29
+
+
+def test_over_long_ids_nul_characters_and_long_values_never_fail_the_load(
+    engine: Engine, mapping: SourceMapping, tmp_path: Path
+) -> None:
+    rows = [
+        row("x" * 300),
+        row("2", name="Acme\x00 GmbH"),
+        row("3", VAT="DE" + "9" * 200, Phone="+49 30 " + "1" * 60),
+        row("4"),
+    ]
+    path = write_csv(tmp_path / "crm.csv", rows)
+
+    report = load_file(engine, path, mapping, rejects_dir=tmp_path / "rejects")
+
+    assert report.inserted == 2
+    assert sorted((r.row_number, r.code) for r in report.rejections) == [
+        (1, "source_id.too_long"),
+        (2, "value.nul"),
+    ]
+    with engine.connect() as connection:
+        stored = connection.execute(select(StandardisedRecord.tax_id)).scalars().all()
+    assert any(value is not None and len(value) > 64 for value in stored)
