@@ -48,11 +48,16 @@ def query_values(text: str) -> dict[str, set[str]]:
         {"kind": "organisation", "name": text, "website": text, "phone": text, "tax_id": text}
     )
     person = standardise_record({"kind": "person", "name": text})
+    tax_ids = {organisation["tax_id"]}
+    # A VAT number as shown ("GB788004897") carries its country, which records store apart.
+    prefix = standardise_record({"kind": "organisation", "country": text[:2]})["country"]
+    if prefix is not None:
+        tax_ids.add(standardise_record({"kind": "organisation", "tax_id": text, "country": prefix})["tax_id"])
     candidates = {
         "name": {organisation["name"], person["name"]},
         "domain": {organisation["domain"]},
         "phone": {organisation["phone"]},
-        "tax_id": {organisation["tax_id"]},
+        "tax_id": tax_ids,
     }
     return {
         field: {value for value in values if value} for field, values in candidates.items() if any(values)

@@ -1,0 +1,23 @@
+"""A search query is standardised as records are, so a value as the hub shows it finds its customer."""
+
+from __future__ import annotations
+
+import pytest
+
+from mdm.search import query_values
+
+
+@pytest.mark.parametrize(
+    ("query", "tax_id"),
+    [("GB788004897", "788004897"), ("DE 811 907 980", "811907980"), ("811907980", "811907980")],
+)
+def test_a_vat_number_with_its_country_finds_the_stored_number(query: str, tax_id: str) -> None:
+    assert tax_id in query_values(query)["tax_id"]
+
+
+def test_a_name_is_not_read_as_a_country_prefix() -> None:
+    assert query_values("Acme")["tax_id"] == {"ACME"}
+
+
+def test_an_email_is_looked_up_as_an_email_only() -> None:
+    assert query_values("Info@Acme.example") == {"email": {"info@acme.example"}}
