@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 import msgspec
 from litestar import Request, delete, post, put
 from litestar.datastructures import State
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
 from api.auth import ROLE_OPT, require_writer_of
 from api.problems import PROBLEMS
@@ -24,6 +26,8 @@ from mdm.upsert import RetireOutcome, UpsertOutcome, retire_record, upsert_recor
 from mdm.writelocks import lock_keys, one_writer_on_sqlite, source_key_lock
 
 MATCH_LIMIT = 10
+
+Outcome = TypeVar("Outcome", UpsertOutcome, RetireOutcome)
 
 ShapeParameter = Annotated[
     Literal["source", "canonical"],
@@ -72,17 +76,11 @@ def upsert(  # noqa: PLR0917
     row = prepare_record(mapping, source_id, data, shape)
     digest = request_digest("PUT", system, source_id, shape, data)
 
-    engine: Engine = state.engine
-    with one_writer_on_sqlite(engine), engine.begin() as connection:
-        lock_keys(connection, _write_locks(system, source_id, info.id, idempotency_key))
-        if idempotency_key is not None:
-            first = recall(connection, info.id, idempotency_key, digest)
-            if first is not None:
-                return msgspec.convert(first[1], UpsertOutcome)
-        outcome = upsert_record(connection, system, row, actor=_actor(info), priorities=state.priorities)
-        if idempotency_key is not None:
-            remember(connection, info.id, idempotency_key, digest, 200, outcome)
-    return outcome
+    return _write_once(
+        state, _WriteRequest(system, source_id, info.id, idempotency_key, digest), UpsertOutcome,
+        lambda connection: upsert_record(connection, system, row, actor=_actor(info),
+                                         priorities=state.priorities),
+    )  # fmt: skip
 
 
 @delete(
@@ -104,19 +102,11 @@ def retire(
     _mapping(state, system)
     digest = request_digest("DELETE", system, source_id)
 
-    engine: Engine = state.engine
-    with one_writer_on_sqlite(engine), engine.begin() as connection:
-        lock_keys(connection, _write_locks(system, source_id, info.id, idempotency_key))
-        if idempotency_key is not None:
-            first = recall(connection, info.id, idempotency_key, digest)
-            if first is not None:
-                return msgspec.convert(first[1], RetireOutcome)
-        outcome = retire_record(
-            connection, system, source_id, actor=_actor(info), priorities=state.priorities
-        )
-        if idempotency_key is not None:
-            remember(connection, info.id, idempotency_key, digest, 200, outcome)
-    return outcome
+    return _write_once(
+        state, _WriteRequest(system, source_id, info.id, idempotency_key, digest), RetireOutcome,
+        lambda connection: retire_record(connection, system, source_id, actor=_actor(info),
+                                         priorities=state.priorities),
+    )  # fmt: skip
 
 
 @post(
@@ -173,9 +163,35 @@ def _actor(info: ApiKeyInfo) -> str:
     return f"api_key:{info.id}"
 
 
-def _write_locks(system: str, source_id: str, key_id: int, idempotency_key: str | None) -> list[str]:
-    """The record's own lock and, with an idempotency key, that key's: repeats wait for the first."""
-    locks = [source_key_lock(system, source_id)]
-    if idempotency_key is not None:
-        locks.append(f"idempotency\x1f{key_id}\x1f{idempotency_key}")
-    return locks
+class _WriteRequest(NamedTuple):
+    """What identifies one write: the record, the API key, and the client's idempotency key."""
+
+    system: str
+    source_id: str
+    key_id: int
+    idempotency_key: str | None
+    digest: str
+
+
+def _write_once(
+    state: State, request: _WriteRequest, answer_type: type[Outcome], write: Callable[[Connection], Outcome]
+) -> Outcome:
+    """Run a write in one transaction, after the locks that keep racing writes apart (mdm.writelocks).
+
+    With an idempotency key, a repeat answers as the first time and the first answer is kept.
+    """
+    locks = [source_key_lock(request.system, request.source_id)]
+    if request.idempotency_key is not None:
+        locks.append(f"idempotency\x1f{request.key_id}\x1f{request.idempotency_key}")
+
+    engine: Engine = state.engine
+    with one_writer_on_sqlite(engine), engine.begin() as connection:
+        lock_keys(connection, locks)
+        if request.idempotency_key is not None:
+            first = recall(connection, request.key_id, request.idempotency_key, request.digest)
+            if first is not None:
+                return msgspec.convert(first[1], answer_type)
+        outcome = write(connection)
+        if request.idempotency_key is not None:
+            remember(connection, request.key_id, request.idempotency_key, request.digest, 200, outcome)
+    return outcome

@@ -21,6 +21,7 @@ from matching.comparisons import strong_identifier_conflict
 from matching.fields import KINDS, STANDARDISED_FIELDS, Kind
 from matching.prediction import predict_pairs
 from matching.profile import KindProfile, MatchProfile
+from matching.scorer import match_probability
 from matching.training import TrainedModel, train_model
 from mdm.crosswalk import apply_batch, retire_gone_records
 from mdm.golden import refresh_golden_records
@@ -330,17 +331,12 @@ def open_review_items(
         open_pairs.add((left, right))
         rows.append(
             {"reason": item.reason, "status": "open", "left_record_id": left, "right_record_id": right,
-             "match_weight": item.match_weight, "match_probability": _probability(item.match_weight),
+             "match_weight": item.match_weight, "match_probability": match_probability(item.match_weight),
              "model_id": model_id, "job_id": job_id, "created_at": now}
         )  # fmt: skip
     if rows:
         connection.execute(insert(ReviewItem), rows)
     return len(rows)
-
-
-def _probability(match_weight: float) -> float:
-    bayes_factor: float = 2.0**match_weight
-    return bayes_factor / (1.0 + bayes_factor)
 
 
 def _start_job(engine: Engine, plan: ReconciliationPlan, batch_size: int) -> int:

@@ -16,6 +16,7 @@ import mdm.bulk
 from matching.prediction import predict_pairs
 from matching.profile import MatchProfile, load_profile
 from matching.training import train_model
+from mdm.accuracy import crosswalk_clusters
 from mdm.bulk import MatchOutcome, read_live_records, run_match
 from mdm.identity import parse_canonical_id
 from mdm.loading import load_file
@@ -53,14 +54,8 @@ def match(
     return run_match(engine, profile, priorities=priorities, **options)
 
 
-def crosswalk(engine: Engine) -> dict[str, str]:
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(CrosswalkEntry.system, CrosswalkEntry.source_id, CrosswalkEntry.canonical_id).where(
-                CrosswalkEntry.valid_to.is_(None)
-            )
-        ).all()
-    return {f"{system}/{source_id}": canonical_id for system, source_id, canonical_id in rows}
+# The live crosswalk as source key -> canonical id, as the accuracy report reads it.
+crosswalk = crosswalk_clusters
 
 
 def customers(engine: Engine) -> dict[str, Any]:
