@@ -2,8 +2,12 @@
 
 Read and write paths live under ``/v1`` and need a bearer API key; ``/health``, ``/health/ready``
 and ``/metrics`` need none. The source mappings, which read records sent in a system's own shape,
-are read once, from ``MDM_MAPPINGS_DIR`` or else the sample's. The OpenAPI 3.1 document is at
-``/schema/openapi.json`` and a browsable page at ``/schema``.
+are read once, from ``MDM_MAPPINGS_DIR`` or else the sample's.
+
+Three views of one connection pool serve the handlers (in the app's state): ``engine`` for writes,
+``reads`` in autocommit for reads of one statement (no BEGIN and ROLLBACK round trips on the hot
+lookups), and ``snapshots`` for reads of several statements that must see one state. The OpenAPI
+3.1 document is at ``/schema/openapi.json`` and a browsable page at ``/schema``.
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ def create_app(
         state=State(
             {
                 "engine": served,
+                "reads": served.execution_options(isolation_level="AUTOCOMMIT"),
+                "snapshots": _snapshots(served),
                 "key_cache": KeyCache(seconds=key_cache_seconds),
                 "metrics": metrics,
                 "mappings": mappings,
@@ -83,6 +89,18 @@ def create_app(
         request_max_body_size=MAX_BODY_BYTES,
         on_shutdown=[dispose],
     )
+
+
+def _snapshots(engine: Engine) -> Engine:
+    """The engine for reads of several statements that must agree: one snapshot for all of them.
+
+    PostgreSQL's default, read committed, gives each statement its own snapshot, so a customer read
+    during a merge could pair one golden record with another crosswalk. SQLite's read transactions
+    hold one snapshot already.
+    """
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="REPEATABLE READ")
+    return engine
 
 
 def _openapi() -> OpenAPIConfig:

@@ -73,7 +73,7 @@ async def require_role(connection: ASGIConnection[Any, Any, Any, Any], handler: 
     cache: KeyCache = connection.app.state.key_cache
     info = cache.get(key_digest)
     if info is None:
-        engine: Engine = connection.app.state.engine
+        engine: Engine = connection.app.state.reads
         info = await anyio.to_thread.run_sync(_authenticate, engine, key)
         if info is None:
             raise AuthenticationError("the API key is unknown or revoked")

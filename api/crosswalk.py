@@ -42,7 +42,7 @@ def source_key(
     An unknown system or key is 404; ``as_of`` answers as the crosswalk was then.
     """
     moment = parse_as_of(as_of)
-    engine: Engine = state.engine
+    engine: Engine = state.reads
     with engine.connect() as connection:
         return key_customer(connection, system, source_id, moment)
 
@@ -54,7 +54,7 @@ def source_key(
 def lookup(state: State, data: JSONBody[LookupRequest]) -> LookupResponse:
     """The canonical ids of up to 1,000 source keys; keys without one are reported each, not fatal."""
     moment = parse_as_of(data.as_of)
-    engine: Engine = state.engine
+    engine: Engine = state.reads
     with engine.connect() as connection:
         results = look_up_keys(connection, data.keys, moment)
     return LookupResponse(results=results, as_of=moment)

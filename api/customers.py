@@ -67,7 +67,7 @@ def customer(state: State, canonical_id: FromPath[str], as_of: AsOf = None) -> C
     ``status: split`` and its successors. A wrong check character is 422, an unknown id 404.
     """
     wanted, moment = parse_canonical_id(canonical_id), parse_as_of(as_of)
-    engine: Engine = state.engine
+    engine: Engine = state.snapshots
     with engine.connect() as connection:
         return read_customer(connection, wanted, moment)
 
@@ -90,7 +90,7 @@ def customer_crosswalk(
     if after is not None and not _is_key(after):
         raise InvalidRequestError("the cursor is not one this API gave out", field="cursor")
 
-    engine: Engine = state.engine
+    engine: Engine = state.snapshots
     with engine.connect() as connection:
         row, redirected_from = resolve(connection, wanted, moment)
         keys = customer_keys(
@@ -117,7 +117,7 @@ def customer_history(
     if before is not None and not isinstance(before, int):
         raise InvalidRequestError("the cursor is not one this API gave out", field="cursor")
 
-    engine: Engine = state.engine
+    engine: Engine = state.snapshots
     with engine.connect() as connection:
         if connection.execute(select(Customer.kind).where(Customer.canonical_id == wanted)).first() is None:
             raise NotFoundError(f"no customer has the canonical id {wanted}", field="canonical_id")
@@ -144,7 +144,7 @@ def search(
     if after is not None and not isinstance(after, str):
         raise InvalidRequestError("the cursor is not one this API gave out", field="cursor")
 
-    engine: Engine = state.engine
+    engine: Engine = state.snapshots
     with engine.connect() as connection:
         hits = search_customers(connection, q, after=after, limit=limit + 1)
     more = len(hits) > limit

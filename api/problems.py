@@ -10,7 +10,9 @@ HTTP answers.
 from __future__ import annotations
 
 import re
+import traceback
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any, Final
 
 import msgspec
@@ -139,9 +141,28 @@ def handle_http_error(request: Request[Any, Any, Any], error: HTTPException) -> 
 
 
 def handle_unexpected_error(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
-    """Anything else is the hub's fault: logged by type, answered without internals."""
-    log.error("request_failed", error=type(error).__name__, route=request.scope.get("path_template"))
+    """Anything else is the hub's fault: logged by type and place, answered without internals."""
+    log.error("request_failed", error=type(error).__name__, route=request.scope.get("path_template"),
+              **failure_context(error))  # fmt: skip
     return problem_response(request, 500, "internal", "the hub failed to answer; the failure is logged")
+
+
+def failure_context(error: BaseException) -> dict[str, Any]:
+    """Where a failure happened, for the operator, without its message, which may quote personal values.
+
+    The innermost frames of the hub's own code and, for a database error, the SQLSTATE and the
+    constraint that refused the statement.
+    """
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if "/site-packages/" not in frame.filename]  # fmt: skip
+    context: dict[str, Any] = {
+        "at": [f"{Path(frame.filename).name}:{frame.lineno} {frame.name}" for frame in frames[-4:]]
+    }
+    diagnostics = getattr(getattr(error, "orig", None), "diag", None)
+    if diagnostics is not None:
+        context["sqlstate"] = diagnostics.sqlstate
+        context["constraint"] = diagnostics.constraint_name
+    return context
 
 
 def handle_too_deep(request: Request[Any, Any, Any], error: RecursionError) -> Response[Problem]:

@@ -29,6 +29,7 @@ from mdm.identity import new_canonical_id
 from mdm.logs import get_logger
 from mdm.models import active_model, store_model
 from mdm.reconcile import ReconciliationPlan, batches, plan_reconciliation
+from mdm.storage.database import refresh_statistics
 from mdm.storage.tables import (
     CrosswalkEntry,
     Customer,
@@ -184,6 +185,7 @@ def run_match(
             .where(MatchJob.id == job_id)
             .values(status="finished", finished_at=utc_now(), counts=_job_counts(outcome))
         )
+    refresh_statistics(engine, ["customer", "crosswalk", "golden_record", "review_item"])
     log.info("match.finished", job_id=job_id, **_job_counts(outcome))
     return outcome
 

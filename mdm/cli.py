@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, ParamSpec
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec
 
 import typer
 from rich.console import Console
@@ -48,8 +48,11 @@ def main(context: typer.Context) -> None:
     configure_logging(state.settings.log_level, state.settings.log_format)
 
 
-def _engine() -> Engine:
-    """The hub's database, migrated; its connections close when the command ends."""
+def _engine(**options: Any) -> Engine:
+    """The hub's database, migrated; its connections close when the command ends.
+
+    ``options`` go to SQLAlchemy's ``create_engine``, e.g. the size of the connection pool.
+    """
     from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
 
     from mdm.errors import DatabaseUnavailableError
@@ -57,7 +60,7 @@ def _engine() -> Engine:
 
     url = state.settings.database_url
     try:
-        engine = make_engine(url)
+        engine = make_engine(url, **options)
         state.context.call_on_close(engine.dispose)
         upgrade(engine)
     except (ArgumentError, DatabaseError, NoSuchModuleError, ImportError) as error:
@@ -440,7 +443,10 @@ def serve(
 
     from api import create_app
 
-    application = create_app(state.settings, engine=_engine())
+    # As many PostgreSQL connections as the threads that run handlers (anyio's default is 40), so
+    # that under load a request waits for a thread, never for a connection as well.
+    pool = {"pool_size": 10, "max_overflow": 30} if "postgresql" in state.settings.database_url else {}
+    application = create_app(state.settings, engine=_engine(**pool))
     uvicorn.run(application, host=host, port=port, access_log=False, log_level=state.settings.log_level)
 
 

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy import BigInteger, Engine, and_, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from mdm import events as ev
@@ -43,6 +43,22 @@ def _change(
     }
 
 
+def _customer_seqs(connection: Connection, count: int) -> list[int]:
+    """The next ``count`` customer order numbers, increasing.
+
+    PostgreSQL draws them from a sequence, so concurrent writers never draw the same one; SQLite
+    has one writer at a time, so the largest so far plus one is safe there.
+    """
+    if connection.dialect.name == "postgresql":
+        drawn = select(func.nextval("customer_seq", type_=BigInteger)).select_from(
+            func.generate_series(1, count)
+        )
+        numbers: list[int] = list(connection.execute(drawn).scalars())
+        return sorted(numbers)
+    largest = int(connection.execute(select(func.coalesce(func.max(Customer.seq), 0))).scalar_one())
+    return list(range(largest + 1, largest + 1 + count))
+
+
 def apply_batch(  # noqa: PLR0917
     connection: Connection,
     plan: ReconciliationPlan,
@@ -62,16 +78,16 @@ def apply_batch(  # noqa: PLR0917
     events: list[ev.Event] = []
 
     if plan.created:
-        seq = int(connection.execute(select(func.coalesce(func.max(Customer.seq), 0))).scalar_one())
+        seqs = _customer_seqs(connection, len(plan.created))
         connection.execute(
             insert(CanonicalIdIssue),
             [{"canonical_id": c.canonical_id, "issued_at": now} for c in plan.created],
         )
         customers = []
-        for offset, created in enumerate(plan.created, start=1):
+        for seq, created in zip(seqs, plan.created, strict=True):
             kind = kind_of_key[created.source_keys[0]]
             customers.append(
-                {"canonical_id": created.canonical_id, "seq": seq + offset, "kind": kind, "status": "live",
+                {"canonical_id": created.canonical_id, "seq": seq, "kind": kind, "status": "live",
                  "created_at": now, "ended_at": None, "merged_into": None, "successors": None}
             )  # fmt: skip
             changes.append(_change("created", created.canonical_id, job_id=job_id, actor=actor))

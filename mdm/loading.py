@@ -28,6 +28,7 @@ from mdm.logs import get_logger
 from mdm.mappings import SourceMapping, plain_row
 from mdm.readers import columns_of, iter_rows
 from mdm.standardised import standardise_records
+from mdm.storage.database import refresh_statistics
 from mdm.storage.tables import LoadBatch, RejectedRow, SourceRecord, SourceRecordVersion
 from mdm.storage.types import utc_now
 
@@ -172,6 +173,7 @@ def load_file(
     if report.set_missing and rejects_dir is not None:
         report.warnings_file = str(_write_warnings(rejects_dir, mapping.system, load_id, report.set_missing))
 
+    refresh_statistics(engine, ["source_record", "source_record_version", "standardised_record"])
     log.info(
         "load.finished",
         system=mapping.system,

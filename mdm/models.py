@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 import msgspec
 from sqlalchemy import func, insert, select, update
@@ -54,6 +55,9 @@ def store_model(connection: Connection, model: TrainedModel, *, activate: bool =
     return model_id
 
 
+_PARSED: dict[tuple[int, datetime], TrainedModel] = {}
+
+
 def activate_model(connection: Connection, model_id: int) -> None:
     """Make a model version the active one of its kind (and the previous one inactive)."""
     kind = connection.execute(select(MatchModel.kind).where(MatchModel.id == model_id)).scalar_one_or_none()
@@ -64,13 +68,25 @@ def activate_model(connection: Connection, model_id: int) -> None:
 
 
 def active_model(connection: Connection, kind: Kind) -> tuple[int, TrainedModel] | None:
-    """The active model of a kind with its id, or None when none is active."""
+    """The active model of a kind with its id, or None when none is active.
+
+    A stored model never changes, so each is read and parsed once per process and then only its
+    id is looked up: real-time writes ask for it on every request.
+    """
     row = connection.execute(
-        select(MatchModel.id, MatchModel.model_json).where(MatchModel.kind == kind, MatchModel.active)
+        select(MatchModel.id, MatchModel.created_at).where(MatchModel.kind == kind, MatchModel.active)
     ).one_or_none()
     if row is None:
         return None
-    return int(row.id), TrainedModel.from_json(row.model_json)
+    # The creation time in the key tells apart two models that reused an id in an emptied database.
+    key = (int(row.id), row.created_at)
+    model = _PARSED.get(key)
+    if model is None:
+        model = get_model(connection, key[0])
+        if len(_PARSED) >= 16:
+            _PARSED.clear()
+        _PARSED[key] = model
+    return key[0], model
 
 
 def get_model(connection: Connection, model_id: int) -> TrainedModel:

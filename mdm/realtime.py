@@ -9,11 +9,10 @@ best customer decides. This module writes nothing; the upsert path applies its d
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Literal
 
 import msgspec
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, literal, select, union_all
 from sqlalchemy.engine import Connection
 
 from matching.comparisons import strong_identifier_conflict
@@ -166,15 +165,19 @@ def score_against_customer(
                        review_weight=model.review_weight)  # fmt: skip
 
 
-@lru_cache(maxsize=8)
-def _cached_scorer(model_id: int, model_json: bytes) -> Scorer:
-    return Scorer(TrainedModel.from_json(model_json))
+_SCORERS: dict[int, tuple[TrainedModel, Scorer]] = {}
 
 
 def _scorer(model_id: int, model: TrainedModel) -> Scorer:
-    # A stored model never changes under its id; the JSON in the key guards against a reused id
-    # in a test database that was emptied and filled again.
-    return _cached_scorer(model_id, model.to_json())
+    """The scorer of a model, built once: ``mdm.models.active_model`` gives the same object each time."""
+    cached = _SCORERS.get(model_id)
+    if cached is not None and cached[0] is model:
+        return cached[1]
+    scorer = Scorer(model)
+    if len(_SCORERS) >= 8:
+        _SCORERS.clear()
+    _SCORERS[model_id] = (model, scorer)
+    return scorer
 
 
 def _candidate_rows(
@@ -185,40 +188,56 @@ def _candidate_rows(
     own_record_id: int | None,
     limit: int,
 ) -> list[tuple[str, str | None, dict[str, str | None]]]:
-    """Live records agreeing with ``record`` on every field of a blocking rule, with their customers."""
+    """Live records agreeing with ``record`` on every field of a blocking rule, with their customers.
+
+    One statement for all the rules: each rule's matching records through the indexes on the
+    standardised fields (at most ``limit`` a rule), then the first ``limit`` of them, the records
+    found by an earlier rule of the profile first (its rules run from the most telling).
+    """
     kind = model.kind
-    columns = [getattr(StandardisedRecord, field) for field in STANDARDISED_FIELDS]
-    found: dict[str, tuple[str, str | None, dict[str, str | None]]] = {}
-    for rule in model.profile.blocking:
+    found_by_rule = []
+    for number, rule in enumerate(model.profile.blocking):
         values = [record.get(field) for field in rule]
         if any(value is None or value == "" for value in values):
             continue
         agree = [
             getattr(StandardisedRecord, field) == value for field, value in zip(rule, values, strict=True)
         ]
-        query = (
-            select(SourceRecord.id, SourceRecord.system, SourceRecord.source_id, CrosswalkEntry.canonical_id,
-                   *columns)
-            .join(StandardisedRecord, StandardisedRecord.record_id == SourceRecord.id)
-            .outerjoin(CrosswalkEntry, and_(CrosswalkEntry.record_id == SourceRecord.id,
-                                            CrosswalkEntry.valid_to.is_(None)))
-            .where(SourceRecord.retired_at.is_(None), StandardisedRecord.kind == kind, *agree)
-            .order_by(SourceRecord.id)
+        matching = (
+            select(StandardisedRecord.record_id)
+            .join(SourceRecord, SourceRecord.id == StandardisedRecord.record_id)
+            .where(StandardisedRecord.kind == kind, SourceRecord.retired_at.is_(None), *agree)
             .limit(limit)
-        )  # fmt: skip
+        )
         if own_record_id is not None:
-            query = query.where(SourceRecord.id != own_record_id)
-        for row in connection.execute(query):
-            key = f"{row.system}/{row.source_id}"
-            if key not in found and len(found) < limit:
-                found[key] = (
-                    key,
-                    row.canonical_id,
-                    {field: getattr(row, field) for field in STANDARDISED_FIELDS},
-                )
-        if len(found) >= limit:
-            break
-    return list(found.values())
+            matching = matching.where(StandardisedRecord.record_id != own_record_id)
+        found = matching.subquery()
+        found_by_rule.append(select(found.c.record_id, literal(number).label("rule")))
+    if not found_by_rule:
+        return []
+
+    candidates = union_all(*found_by_rule).subquery()
+    first = (
+        select(candidates.c.record_id, func.min(candidates.c.rule).label("rule"))
+        .group_by(candidates.c.record_id)
+        .order_by(func.min(candidates.c.rule), candidates.c.record_id)
+        .limit(limit)
+        .subquery()
+    )
+    columns = [getattr(StandardisedRecord, field) for field in STANDARDISED_FIELDS]
+    rows = connection.execute(
+        select(SourceRecord.system, SourceRecord.source_id, CrosswalkEntry.canonical_id, *columns)
+        .join(first, first.c.record_id == SourceRecord.id)
+        .join(StandardisedRecord, StandardisedRecord.record_id == SourceRecord.id)
+        .outerjoin(CrosswalkEntry, and_(CrosswalkEntry.record_id == SourceRecord.id,
+                                        CrosswalkEntry.valid_to.is_(None)))
+        .order_by(first.c.rule, SourceRecord.id)
+    )  # fmt: skip
+    return [
+        (f"{row.system}/{row.source_id}", row.canonical_id,
+         {field: getattr(row, field) for field in STANDARDISED_FIELDS})
+        for row in rows
+    ]  # fmt: skip
 
 
 def _conflicts_with_customer(

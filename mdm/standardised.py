@@ -10,10 +10,12 @@ from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.engine import Connection
 
 from matching.fields import CANONICAL_FIELDS, STANDARDISED_FIELDS
-from matching.standardise import standardise_frame
+from matching.standardise import standardise_frame, standardise_kind, standardise_record
 from mdm.storage.tables import SourceRecord, SourceRecordVersion, StandardisedRecord
 
 CHUNK = 5_000
+FEW = 8
+"""Up to this many records are standardised one by one; more go through the frame and its caches."""
 
 
 def standardise_records(connection: Connection, record_ids: Sequence[int]) -> int:
@@ -47,7 +49,12 @@ def restandardise(engine: Engine) -> int:
 
 
 def _standardised_values(rows: Sequence[Any]) -> Iterator[dict[str, Any]]:
-    if not rows:
+    if len(rows) <= FEW:
+        # A real-time write standardises one record: building a frame would cost more than the rules.
+        for record_id, _, _, version, canonical in rows:
+            fields = standardise_record({field: canonical.get(field) for field in CANONICAL_FIELDS})
+            kind = standardise_kind(canonical.get("kind"))
+            yield {"record_id": record_id, "version": version, "kind": kind, **fields}
         return
     frame = pd.DataFrame(
         [

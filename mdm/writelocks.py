@@ -36,10 +36,17 @@ def one_writer_on_sqlite(engine: Engine) -> Iterator[None]:
 
 def lock_keys(connection: Connection, keys: list[str]) -> None:
     """Take transaction-scoped advisory locks on keys, in sorted order; a no-op except on PostgreSQL."""
-    if connection.dialect.name != "postgresql":
+    if connection.dialect.name != "postgresql" or not keys:
         return
-    for key in sorted(set(keys)):
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_id(key)})
+    # One round trip: the locks are taken row by row in the order of the sorted subquery.
+    ordered = sorted({_lock_id(key) for key in keys})
+    connection.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(lock_id) "
+            "FROM (SELECT unnest(CAST(:ids AS bigint[])) AS lock_id ORDER BY 1) AS ordered"
+        ),
+        {"ids": ordered},
+    )
 
 
 def source_key_lock(system: str, source_id: str) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 
 from mdm.settings import normalise_database_url
 
@@ -35,6 +35,19 @@ def make_engine(url: str, **options: Any) -> Engine:
             cursor.close()
 
     return engine
+
+
+def refresh_statistics(engine: Engine, tables: list[str]) -> None:
+    """Have PostgreSQL's planner look at tables that a bulk step has just filled.
+
+    Until autovacuum gets to them, a freshly loaded table has no statistics, and the planner may
+    read a whole partial index for a one-row lookup. SQLite plans without statistics.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as connection:
+        for table in tables:
+            connection.execute(text(f"ANALYZE {table}"))
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -109,7 +109,7 @@ class StandardisedRecord(Base):
     name: Mapped[str | None] = mapped_column(Text, index=True)
     legal_suffix: Mapped[str | None] = mapped_column(Text)
     given_name: Mapped[str | None] = mapped_column(Text)
-    family_name: Mapped[str | None] = mapped_column(Text)
+    family_name: Mapped[str | None] = mapped_column(Text, index=True)
     tax_id: Mapped[str | None] = mapped_column(Text, index=True)
     email: Mapped[str | None] = mapped_column(Text, index=True)
     email_domain: Mapped[str | None] = mapped_column(Text)
@@ -117,11 +117,11 @@ class StandardisedRecord(Base):
     domain: Mapped[str | None] = mapped_column(Text, index=True)
     phone: Mapped[str | None] = mapped_column(Text, index=True)
     address_line1: Mapped[str | None] = mapped_column(Text)
-    postal_code: Mapped[str | None] = mapped_column(Text)
+    postal_code: Mapped[str | None] = mapped_column(Text, index=True)
     city: Mapped[str | None] = mapped_column(Text)
     region: Mapped[str | None] = mapped_column(Text)
     country: Mapped[str | None] = mapped_column(String(2))
-    date_of_birth: Mapped[str | None] = mapped_column(String(10))
+    date_of_birth: Mapped[str | None] = mapped_column(String(10), index=True)
 
 
 class RejectedRow(Base):

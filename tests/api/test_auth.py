@@ -81,7 +81,7 @@ def test_a_role_below_the_routes_is_403(engine: Engine, keys: dict[str, str]) ->
         return "ok"
 
     app = Litestar([admin_only], exception_handlers=EXCEPTION_HANDLERS)
-    app.state.update({"engine": engine, "key_cache": KeyCache(seconds=60)})
+    app.state.update({"reads": engine, "key_cache": KeyCache(seconds=60)})
     with TestClient(app) as client:
         for role in ("reader", "writer", "steward"):
             response = client.get("/admin-only", headers={"Authorization": f"Bearer {keys[role]}"})

@@ -14,7 +14,7 @@ from matching.training import TrainedModel
 from mdm.keys import Role, create_key
 from mdm.models import store_model
 from mdm.settings import Settings
-from mdm.storage.tables import CrosswalkEntry
+from mdm.storage.tables import CrosswalkEntry, Customer
 
 WRITERS = 8
 ROUNDS = 50
@@ -85,3 +85,46 @@ def test_eight_writers_of_one_new_customer_make_one_customer(
     assert len(customers_of_round) == ROUNDS
     split_rounds = {name: ids for name, ids in customers_of_round.items() if len(ids) > 1}
     assert split_rounds == {}
+
+
+def _write_company(
+    client: TestClient[Any], barrier: threading.Barrier, key: str, number: int, failures: list[str]
+) -> None:
+    barrier.wait()
+    response = client.put(
+        f"/v1/sources/crm/records/apart-{number:03d}?shape=canonical",
+        json=company(number),
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    if response.status_code != 200 or response.json()["decision"] != "new":
+        failures.append(f"company {number}: {response.status_code} {response.text}")
+
+
+@pytest.mark.postgres
+def test_writers_of_different_new_customers_never_wait_for_or_collide_with_each_other(
+    pg_engine: Engine, trained_models: dict[str, TrainedModel]
+) -> None:
+    """New customers created at the same moment each get their own order number (it decides merges)."""
+    with pg_engine.begin() as connection:
+        for model in trained_models.values():
+            store_model(connection, model, activate=True)
+        _, admin = create_key(connection, Role.ADMIN)
+    failures: list[str] = []
+    with TestClient(create_app(Settings(), engine=pg_engine, key_cache_seconds=0)) as client:
+        for batch in range(3):
+            barrier = threading.Barrier(WRITERS)
+            threads = [
+                threading.Thread(
+                    target=_write_company, args=(client, barrier, admin, batch * WRITERS + writer, failures)
+                )
+                for writer in range(WRITERS)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+
+    assert failures == []
+    with pg_engine.connect() as connection:
+        seqs = connection.execute(select(Customer.seq)).scalars().all()
+    assert len(seqs) == 3 * WRITERS == len(set(seqs))

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
+from sqlalchemy import Engine, select
 
+from mdm.storage.tables import CrosswalkEntry
 from tests.api.conftest import assert_problem
 
 Client = TestClient[Any]
@@ -29,6 +31,24 @@ def test_a_source_key_answers_with_its_customer_and_the_other_keys(
     assert (body["system"], body["source_id"], body["canonical_id"]) == ("crm", "3", small_hub["acme"])
     assert [(key["system"], key["source_id"]) for key in body["other_keys"]] == [("crm", "1")]
     assert body["as_of"] is None
+
+
+def test_the_times_of_a_lookup_are_the_crosswalks_in_utc(
+    client: Client, reader: dict[str, str], small_hub: dict[str, str], engine: Engine
+) -> None:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(CrosswalkEntry.source_id, CrosswalkEntry.valid_from).where(
+                CrosswalkEntry.system == "crm", CrosswalkEntry.valid_to.is_(None)
+            )
+        )
+        since = {row.source_id: row.valid_from for row in rows}
+
+    body = client.get("/v1/crosswalk/crm/3", headers=reader).json()
+
+    assert body["valid_from"].endswith(("Z", "+00:00"))
+    assert datetime.fromisoformat(body["valid_from"]) == since["3"]
+    assert datetime.fromisoformat(body["other_keys"][0]["valid_from"]) == since["1"]
 
 
 @pytest.mark.parametrize(
