@@ -10,9 +10,11 @@ import base64
 import binascii
 from datetime import datetime
 from typing import Any, Final
+from urllib.parse import unquote_to_bytes
 
 import msgspec
-from litestar.params import QueryParameter
+from litestar.connection import ASGIConnection
+from litestar.params import PathParameter, QueryParameter
 
 from mdm.errors import InvalidRequestError
 
@@ -42,6 +44,36 @@ def parse_as_of(text: str | None) -> datetime | None:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise InvalidRequestError("as_of needs a UTC offset, e.g. 2026-03-01T00:00:00Z", field="as_of")
     return moment
+
+
+def path_tail(connection: ASGIConnection[Any, Any, Any, Any], name: str) -> str:
+    """The exact value of a route's last path parameter, declared ``{name:path}``, slashes and all.
+
+    Litestar routes on the decoded path, where ``%2F`` is a slash like any other and repeated,
+    leading and trailing slashes are dropped. A source id may hold any of these, so it is read
+    again from the raw path: everything after the parameter's place, percent-decoded once.
+
+    Raises:
+        InvalidRequestError: the raw value is not UTF-8 once decoded.
+    """
+    template: str = connection.scope["path_template"]
+    before = template.split("{" + name + "}", 1)[0].count("/")
+    raw: bytes | None = connection.scope.get("raw_path")
+    root = connection.scope.get("root_path", "").encode()
+    if raw is None:
+        # A server that gives no raw path leaves only the routed value, less the slash it starts with.
+        value: str = connection.path_params[name]
+        return value[1:] if value.startswith("/") else value
+
+    # Some servers (Litestar's test client among them) leave the query string on the raw path.
+    raw = raw.partition(b"?")[0]
+    if root and raw.startswith(root + b"/"):
+        raw = raw[len(root) :]
+    parts = raw.split(b"/", before)
+    try:
+        return unquote_to_bytes(parts[-1]).decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidRequestError(f"{name} is not UTF-8 once percent-decoded", field=name) from error
 
 
 def encode_cursor(list_name: str, after: Any) -> str:
@@ -74,3 +106,7 @@ AS_OF = QueryParameter(
 )  # fmt: skip
 CURSOR = QueryParameter(required=False, description="Continue a list where its last page ended")
 LIMIT = QueryParameter(ge=1, le=MAX_LIMIT, description="Items per page")
+SOURCE_ID = PathParameter(
+    description="The record's id in its system: the rest of the path, exactly. Percent-encode `/` as `%2F`,"
+    " `%` as `%25` and `?` as `%3F`; leading, trailing and repeated slashes are kept.",
+)
