@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from api import crosswalk, customers, operations, sources
 from api.auth import KeyCache, require_role
+from api.openapi import close_refusing_structs
 from api.operations import RequestMetrics
 from api.problems import EXCEPTION_HANDLERS
 from mdm.mappings import configured_mappings_dir, read_mappings
@@ -69,7 +70,7 @@ def create_app(
         if owned:
             served.dispose()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[v1, operations.health, operations.ready, operations.metrics],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[metrics.middleware],
@@ -86,6 +87,8 @@ def create_app(
         request_max_body_size=MAX_BODY_BYTES,
         on_shutdown=[dispose],
     )
+    close_refusing_structs(app)
+    return app
 
 
 def with_options(handlers: Sequence[HTTPRouteHandler]) -> list[HTTPRouteHandler]:

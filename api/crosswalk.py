@@ -8,10 +8,10 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 from sqlalchemy import Engine
 
-from api.params import AS_OF, SOURCE_ID, parse_as_of, path_tail
+from api.params import AS_OF, SOURCE_ID, SYSTEM, parse_as_of, path_tail
 from api.problems import PROBLEMS
 from mdm.crossref import MAX_BATCH, KeyCustomer, KeyResult, SourceKeyQuery, key_customer, look_up_keys
 
@@ -20,7 +20,8 @@ class LookupRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """Up to 1,000 source keys, and optionally the moment to answer for (ISO 8601 with an offset)."""
 
     keys: Annotated[list[SourceKeyQuery], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
-    as_of: str | None = None
+    # A string, read as the query parameter is: a datetime field would also take a number of seconds.
+    as_of: Annotated[str | None, msgspec.Meta(extra_json_schema={"extra": {"format": "date-time"}})] = None
 
 
 class LookupResponse(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,7 +38,7 @@ class LookupResponse(msgspec.Struct, frozen=True, kw_only=True):
 def source_key(
     state: State,
     request: Request[Any, Any, Any],
-    system: FromPath[str],
+    system: Annotated[str, SYSTEM],
     source_id: Annotated[str, SOURCE_ID],
     as_of: Annotated[str | None, AS_OF] = None,
 ) -> KeyCustomer:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
@@ -16,6 +16,7 @@ import msgspec
 from litestar.connection import ASGIConnection
 from litestar.params import PathParameter, QueryParameter
 
+from mdm.crossref import WITHOUT_NUL
 from mdm.errors import InvalidRequestError
 
 DEFAULT_LIMIT: Final = 50
@@ -38,11 +39,32 @@ def parse_as_of(text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as error:
-        raise InvalidRequestError(f"as_of is not an ISO 8601 timestamp: {error}", field="as_of") from error
+        # RFC 3339 (as OpenAPI's date-time, lower-case ``t`` and ``z`` too), else Python's ISO 8601.
+        moment = msgspec.convert(text, datetime)
+    except msgspec.ValidationError:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError as error:
+            raise InvalidRequestError(
+                f"as_of is not an ISO 8601 timestamp: {error}", field="as_of"
+            ) from error
+    return checked_as_of(moment)
+
+
+def checked_as_of(moment: datetime | None) -> datetime | None:
+    """An ``as_of`` moment that names one instant: with a UTC offset, and within the years UTC can show.
+
+    Raises:
+        InvalidRequestError: without an offset, or a moment that falls outside years 1 to 9999 in UTC.
+    """
+    if moment is None:
+        return None
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise InvalidRequestError("as_of needs a UTC offset, e.g. 2026-03-01T00:00:00Z", field="as_of")
+    try:
+        moment.astimezone(UTC)
+    except OverflowError as error:
+        raise InvalidRequestError("as_of falls outside the years 1 to 9999 in UTC", field="as_of") from error
     return moment
 
 
@@ -102,11 +124,22 @@ def decode_cursor(cursor: str | None, list_name: str) -> Any:
 
 AS_OF = QueryParameter(
     required=False,
+    format="date-time",
     description="The answer as it was at this moment: ISO 8601 with a UTC offset, e.g. 2026-03-01T00:00:00Z",
 )  # fmt: skip
-CURSOR = QueryParameter(required=False, description="Continue a list where its last page ended")
+CURSOR = QueryParameter(
+    required=False, min_length=1, pattern="^[A-Za-z0-9_-]+$",
+    description="Continue a list where its last page ended: the `next_cursor` of the page before",
+)  # fmt: skip
+CANONICAL_ID = PathParameter(
+    description="A canonical id: `C`, 12 Crockford base-32 characters and a check character; case is ignored",
+    # Documented, not enforced here: parse_canonical_id says which part is wrong, the check character too.
+    schema_extra={"pattern": "^\\s*[Cc][0-9A-Za-z]{13}\\s*$"},
+)
 LIMIT = QueryParameter(ge=1, le=MAX_LIMIT, description="Items per page")
+SYSTEM = PathParameter(description="A source system's name, as in its mapping", pattern=WITHOUT_NUL)
 SOURCE_ID = PathParameter(
+    pattern=WITHOUT_NUL,
     description="The record's id in its system: the rest of the path, exactly. Percent-encode `/` as `%2F`,"
     " `%` as `%25` and `?` as `%3F`; leading, trailing and repeated slashes are kept.",
 )

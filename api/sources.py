@@ -8,12 +8,12 @@ from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 import msgspec
 from litestar import Request, delete, post, put
 from litestar.datastructures import State
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from api.auth import ROLE_OPT, require_writer_of
-from api.params import SOURCE_ID, path_tail
+from api.params import SOURCE_ID, SYSTEM, path_tail
 from api.problems import PROBLEMS
 from matching import standardise_record
 from matching.fields import Kind
@@ -60,7 +60,7 @@ class MatchResponse(msgspec.Struct, frozen=True, kw_only=True):
 def upsert(  # noqa: PLR0917
     state: State,
     request: Request[Any, Any, Any],
-    system: FromPath[str],
+    system: Annotated[str, SYSTEM],
     source_id: Annotated[str, SOURCE_ID],
     data: JSONBody[dict[str, Any]],
     shape: ShapeParameter = "source",
@@ -92,7 +92,7 @@ def upsert(  # noqa: PLR0917
 def retire(
     state: State,
     request: Request[Any, Any, Any],
-    system: FromPath[str],
+    system: Annotated[str, SYSTEM],
     source_id: Annotated[str, SOURCE_ID],
     idempotency_key: IdempotencyKey = None,
 ) -> RetireOutcome:

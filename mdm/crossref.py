@@ -7,7 +7,7 @@ msgspec structs directly, without ORM objects.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final
+from typing import Annotated, Final
 
 import msgspec
 from sqlalchemy import exists, select, tuple_
@@ -19,6 +19,11 @@ from mdm.timeline import SourceKeyEntry, customer_keys, valid_at
 
 MAX_BATCH: Final = 1000
 """The most keys one batch lookup may ask for."""
+
+WITHOUT_NUL: Final = "^[^\\x00]*$"
+"""No stored system or source id holds a NUL character (PostgreSQL keeps none in text)."""
+
+KeyPart = Annotated[str, msgspec.Meta(pattern=WITHOUT_NUL)]
 
 
 class KeyCustomer(msgspec.Struct, frozen=True, kw_only=True):
@@ -44,8 +49,8 @@ class KeyCustomer(msgspec.Struct, frozen=True, kw_only=True):
 class SourceKeyQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One source key to look up."""
 
-    system: str
-    source_id: str
+    system: KeyPart
+    source_id: KeyPart
 
 
 class KeyResult(msgspec.Struct, frozen=True, kw_only=True):
