@@ -82,6 +82,7 @@ def create_app(
                 "metrics": metrics,
                 "mappings": mappings,
                 "priorities": priorities,
+                "default_region": settings.default_region,
             }
         ),
         request_max_body_size=MAX_BODY_BYTES,

@@ -156,7 +156,7 @@ def search(
 
     engine: Engine = state.engine
     with engine.connect() as connection:
-        hits = search_customers(connection, q, after=after, limit=limit + 1)
+        hits = search_customers(connection, q, after=after, limit=limit + 1, region=state.default_region)
     more = len(hits) > limit
     return SearchPage(
         items=hits[:limit],

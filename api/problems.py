@@ -130,6 +130,9 @@ def handle_http_error(request: Request[Any, Any, Any], error: HTTPException) -> 
         missing = MISSING_PARAMETER.search(error.detail)
         if missing and not errors:
             errors = [FieldProblem(field=missing["name"], detail=error.detail, source=missing["source"])]
+    elif status in (400, 413) and not errors:
+        # Litestar refuses only the body so: undecodable JSON (400) or one over the size cap (413).
+        errors = [FieldProblem(field="body", detail=error.detail, source="body")]
     code = CODE_OF_STATUS.get(status, f"http.{status}")
     if status >= 500:
         log.error("request_failed", code=code, route=request.scope.get("path_template"))
