@@ -8,7 +8,6 @@ its success path as well as its refusals.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import schemathesis
@@ -85,6 +84,3 @@ schema = schemathesis.openapi.from_asgi(
 @schema.parametrize()
 def test_the_api_keeps_its_openapi_promises(case: schemathesis.Case, served: Served) -> None:
     case.call_and_validate(app=served.app, headers={"Authorization": f"Bearer {served.key}"})
-
-
-_ = Path
