@@ -8,12 +8,19 @@ the document would send them and be refused. The document is amended once, when 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
+
+COLLECTIONS: Final = (
+    msgspec.inspect.ListType,
+    msgspec.inspect.SetType,
+    msgspec.inspect.FrozenSetType,
+    msgspec.inspect.VarTupleType,
+)
 
 
 def close_refusing_structs(app: Litestar) -> None:
@@ -67,11 +74,3 @@ def _structs(
         yield from _structs(info.value_type, seen)
     elif isinstance(info, COLLECTIONS):
         yield from _structs(info.item_type, seen)
-
-
-COLLECTIONS = (
-    msgspec.inspect.ListType,
-    msgspec.inspect.SetType,
-    msgspec.inspect.FrozenSetType,
-    msgspec.inspect.VarTupleType,
-)
