@@ -12,11 +12,14 @@ lookups), and ``snapshots`` for reads of several statements that must see one st
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
-from typing import Final
+from typing import Any, Final
 
-from litestar import Litestar, Router
+from litestar import Litestar, Request, Response, Router, route
 from litestar.datastructures import State
+from litestar.enums import HttpMethod
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -24,6 +27,7 @@ from sqlalchemy import Engine
 
 from api import crosswalk, customers, operations, sources
 from api.auth import KeyCache, require_role
+from api.openapi import close_refusing_structs
 from api.operations import RequestMetrics
 from api.problems import EXCEPTION_HANDLERS
 from mdm.mappings import configured_mappings_dir, read_mappings
@@ -57,11 +61,11 @@ def create_app(
 
     v1 = Router(
         path="/v1",
-        route_handlers=[
+        route_handlers=with_options([
             crosswalk.source_key, crosswalk.lookup,
             customers.customer, customers.customer_crosswalk, customers.customer_history, customers.search,
             sources.upsert, sources.retire, sources.match,
-        ],
+        ]),
         guards=[require_role],
         security=[{"bearer": []}],
     )  # fmt: skip
@@ -70,7 +74,7 @@ def create_app(
         if owned:
             served.dispose()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[v1, operations.health, operations.ready, operations.metrics],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[metrics.middleware],
@@ -84,11 +88,37 @@ def create_app(
                 "metrics": metrics,
                 "mappings": mappings,
                 "priorities": priorities,
+                "default_region": settings.default_region,
             }
         ),
         request_max_body_size=MAX_BODY_BYTES,
         on_shutdown=[dispose],
     )
+    close_refusing_structs(app)
+    return app
+
+
+def with_options(handlers: Sequence[HTTPRouteHandler]) -> list[HTTPRouteHandler]:
+    """The handlers, after an ``OPTIONS`` handler for each of their paths that lists every method.
+
+    Litestar 2 makes its own ``OPTIONS`` answer when the first handler of a path is registered and
+    keeps it, so a path served by two handlers (PUT and DELETE) advertised only the first's method
+    (litestar-org/litestar#4169, fixed in 3.0). Registered first, these take its place.
+    """
+    paths = sorted({path for handler in handlers for path in handler.paths})
+    return [*(_options_for(path) for path in paths), *handlers]
+
+
+def _options_for(path: str) -> HTTPRouteHandler:
+    @route(path, http_method=[HttpMethod.OPTIONS], include_in_schema=False, sync_to_thread=False)
+    def allowed_methods(request: Request[Any, Any, Any]) -> Response[None]:
+        template = request.scope["path_template"]
+        methods = next(
+            sorted(served.methods) for served in request.app.routes if served.path_format == template
+        )
+        return Response(None, status_code=204, headers={"Allow": ", ".join(methods)})
+
+    return allowed_methods
 
 
 def _snapshots(engine: Engine) -> Engine:

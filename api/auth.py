@@ -64,10 +64,14 @@ def bearer_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 async def require_role(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """Let a request through only with a valid key whose role allows the route.
 
+    ``OPTIONS`` needs no key: it tells only which methods a path serves.
+
     Raises:
         AuthenticationError: no key, or an unknown or revoked one (401).
         PermissionDeniedError: the key's role is below the route's (403).
     """
+    if connection.scope.get("method") == "OPTIONS":
+        return
     key = bearer_key(connection)
     key_digest = digest(key)
     cache: KeyCache = connection.app.state.key_cache

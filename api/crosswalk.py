@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
-from litestar import get, post
+from litestar import Request, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 from sqlalchemy import Engine
 
-from api.params import AS_OF, parse_as_of
+from api.params import AS_OF, SOURCE_ID, SYSTEM, parse_as_of, path_tail
 from api.problems import PROBLEMS
 from mdm.crossref import MAX_BATCH, KeyCustomer, KeyResult, SourceKeyQuery, key_customer, look_up_keys
 
@@ -20,7 +20,8 @@ class LookupRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """Up to 1,000 source keys, and optionally the moment to answer for (ISO 8601 with an offset)."""
 
     keys: Annotated[list[SourceKeyQuery], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
-    as_of: str | None = None
+    # A string, read as the query parameter is: a datetime field would also take a number of seconds.
+    as_of: Annotated[str | None, msgspec.Meta(extra_json_schema={"extra": {"format": "date-time"}})] = None
 
 
 class LookupResponse(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,17 +32,21 @@ class LookupResponse(msgspec.Struct, frozen=True, kw_only=True):
 
 
 @get(
-    "/crosswalk/{system:str}/{source_id:str}", tags=["crosswalk"], summary="Customer of a source key",
+    "/crosswalk/{system:str}/{source_id:path}", tags=["crosswalk"], summary="Customer of a source key",
     sync_to_thread=True, responses=PROBLEMS,
 )  # fmt: skip
 def source_key(
-    state: State, system: FromPath[str], source_id: FromPath[str], as_of: Annotated[str | None, AS_OF] = None
+    state: State,
+    request: Request[Any, Any, Any],
+    system: Annotated[str, SYSTEM],
+    source_id: Annotated[str, SOURCE_ID],
+    as_of: Annotated[str | None, AS_OF] = None,
 ) -> KeyCustomer:
     """The canonical id that a source key belongs to, and every other source key of that customer.
 
     An unknown system or key is 404; ``as_of`` answers as the crosswalk was then.
     """
-    moment = parse_as_of(as_of)
+    source_id, moment = path_tail(request, "source_id"), parse_as_of(as_of)
     engine: Engine = state.reads
     with engine.connect() as connection:
         return key_customer(connection, system, source_id, moment)

@@ -9,10 +9,19 @@ from typing import Annotated, Any
 import msgspec
 from litestar import get
 from litestar.datastructures import State
-from litestar.params import FromPath, QueryParameter
+from litestar.params import QueryParameter
 from sqlalchemy import Engine, select
 
-from api.params import AS_OF, CURSOR, DEFAULT_LIMIT, LIMIT, decode_cursor, encode_cursor, parse_as_of
+from api.params import (
+    AS_OF,
+    CANONICAL_ID,
+    CURSOR,
+    DEFAULT_LIMIT,
+    LIMIT,
+    decode_cursor,
+    encode_cursor,
+    parse_as_of,
+)
 from api.problems import PROBLEMS
 from mdm.errors import InvalidRequestError, NotFoundError
 from mdm.history import IdentityChangeEntry, identity_history
@@ -48,6 +57,7 @@ class SearchPage(msgspec.Struct, frozen=True, kw_only=True):
     next_cursor: str | None
 
 
+CanonicalId = Annotated[str, CANONICAL_ID]
 Limit = Annotated[int, LIMIT]
 Cursor = Annotated[str | None, CURSOR]
 AsOf = Annotated[str | None, AS_OF]
@@ -60,7 +70,7 @@ AsOf = Annotated[str | None, AS_OF]
     summary="Golden record",
     sync_to_thread=True,
 )
-def customer(state: State, canonical_id: FromPath[str], as_of: AsOf = None) -> CustomerRecord:
+def customer(state: State, canonical_id: CanonicalId, as_of: AsOf = None) -> CustomerRecord:
     """The golden record with lineage and source keys, now or at ``as_of``.
 
     A merged-away id answers with its survivor and ``redirected_from``; a split id answers with
@@ -78,7 +88,7 @@ def customer(state: State, canonical_id: FromPath[str], as_of: AsOf = None) -> C
 )  # fmt: skip
 def customer_crosswalk(
     state: State,
-    canonical_id: FromPath[str],
+    canonical_id: CanonicalId,
     as_of: AsOf = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
@@ -108,7 +118,7 @@ def customer_crosswalk(
     sync_to_thread=True, responses=PROBLEMS,
 )  # fmt: skip
 def customer_history(
-    state: State, canonical_id: FromPath[str], cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+    state: State, canonical_id: CanonicalId, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> HistoryPage:
     """The identity changes that involve this id, newest first: created, linked, merged, split..."""
     wanted = parse_canonical_id(canonical_id)
@@ -146,7 +156,7 @@ def search(
 
     engine: Engine = state.snapshots
     with engine.connect() as connection:
-        hits = search_customers(connection, q, after=after, limit=limit + 1)
+        hits = search_customers(connection, q, after=after, limit=limit + 1, region=state.default_region)
     more = len(hits) > limit
     return SearchPage(
         items=hits[:limit],

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
+from urllib.parse import unquote_to_bytes
 
 import msgspec
-from litestar.params import QueryParameter
+from litestar.connection import ASGIConnection
+from litestar.params import PathParameter, QueryParameter
 
+from mdm.crossref import WITHOUT_NUL
 from mdm.errors import InvalidRequestError
 
 DEFAULT_LIMIT: Final = 50
@@ -36,12 +39,63 @@ def parse_as_of(text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as error:
-        raise InvalidRequestError(f"as_of is not an ISO 8601 timestamp: {error}", field="as_of") from error
+        # RFC 3339 (as OpenAPI's date-time, lower-case ``t`` and ``z`` too), else Python's ISO 8601.
+        moment = msgspec.convert(text, datetime)
+    except msgspec.ValidationError:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError as error:
+            raise InvalidRequestError(
+                f"as_of is not an ISO 8601 timestamp: {error}", field="as_of"
+            ) from error
+    return checked_as_of(moment)
+
+
+def checked_as_of(moment: datetime | None) -> datetime | None:
+    """An ``as_of`` moment that names one instant: with a UTC offset, and within the years UTC can show.
+
+    Raises:
+        InvalidRequestError: without an offset, or a moment that falls outside years 1 to 9999 in UTC.
+    """
+    if moment is None:
+        return None
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise InvalidRequestError("as_of needs a UTC offset, e.g. 2026-03-01T00:00:00Z", field="as_of")
+    try:
+        moment.astimezone(UTC)
+    except OverflowError as error:
+        raise InvalidRequestError("as_of falls outside the years 1 to 9999 in UTC", field="as_of") from error
     return moment
+
+
+def path_tail(connection: ASGIConnection[Any, Any, Any, Any], name: str) -> str:
+    """The exact value of a route's last path parameter, declared ``{name:path}``, slashes and all.
+
+    Litestar routes on the decoded path, where ``%2F`` is a slash like any other and repeated,
+    leading and trailing slashes are dropped. A source id may hold any of these, so it is read
+    again from the raw path: everything after the parameter's place, percent-decoded once.
+
+    Raises:
+        InvalidRequestError: the raw value is not UTF-8 once decoded.
+    """
+    template: str = connection.scope["path_template"]
+    before = template.split("{" + name + "}", 1)[0].count("/")
+    raw: bytes | None = connection.scope.get("raw_path")
+    root = connection.scope.get("root_path", "").encode()
+    if raw is None:
+        # A server that gives no raw path leaves only the routed value, less the slash it starts with.
+        value: str = connection.path_params[name]
+        return value[1:] if value.startswith("/") else value
+
+    # Some servers (Litestar's test client among them) leave the query string on the raw path.
+    raw = raw.partition(b"?")[0]
+    if root and raw.startswith(root + b"/"):
+        raw = raw[len(root) :]
+    parts = raw.split(b"/", before)
+    try:
+        return unquote_to_bytes(parts[-1]).decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidRequestError(f"{name} is not UTF-8 once percent-decoded", field=name) from error
 
 
 def encode_cursor(list_name: str, after: Any) -> str:
@@ -70,7 +124,22 @@ def decode_cursor(cursor: str | None, list_name: str) -> Any:
 
 AS_OF = QueryParameter(
     required=False,
+    format="date-time",
     description="The answer as it was at this moment: ISO 8601 with a UTC offset, e.g. 2026-03-01T00:00:00Z",
 )  # fmt: skip
-CURSOR = QueryParameter(required=False, description="Continue a list where its last page ended")
+CURSOR = QueryParameter(
+    required=False, min_length=1, pattern="^[A-Za-z0-9_-]+$",
+    description="Continue a list where its last page ended: the `next_cursor` of the page before",
+)  # fmt: skip
+CANONICAL_ID = PathParameter(
+    description="A canonical id: `C`, 12 Crockford base-32 characters and a check character; case is ignored",
+    # Documented, not enforced here: parse_canonical_id says which part is wrong, the check character too.
+    schema_extra={"pattern": "^\\s*[Cc][0-9A-Za-z]{13}\\s*$"},
+)
 LIMIT = QueryParameter(ge=1, le=MAX_LIMIT, description="Items per page")
+SYSTEM = PathParameter(description="A source system's name, as in its mapping", pattern=WITHOUT_NUL)
+SOURCE_ID = PathParameter(
+    pattern=WITHOUT_NUL,
+    description="The record's id in its system: the rest of the path, exactly. Percent-encode `/` as `%2F`,"
+    " `%` as `%25` and `?` as `%3F`; leading, trailing and repeated slashes are kept.",
+)

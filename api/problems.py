@@ -60,6 +60,8 @@ CODE_OF_STATUS: Final[dict[int, str]] = {
 
 #: How Litestar words a missing parameter, from which the field at fault is read.
 MISSING_PARAMETER: Final = re.compile(r"Missing required (?P<source>\w+) parameter '(?P<name>[^']+)'")
+#: How msgspec words a member that a struct does not know.
+UNKNOWN_FIELD: Final = re.compile(r"unknown field `(?P<name>[^`]*)`")
 
 
 class FieldProblem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -132,6 +134,9 @@ def handle_http_error(request: Request[Any, Any, Any], error: HTTPException) -> 
         missing = MISSING_PARAMETER.search(error.detail)
         if missing and not errors:
             errors = [FieldProblem(field=missing["name"], detail=error.detail, source=missing["source"])]
+    elif status in (400, 413) and not errors:
+        # Litestar refuses only the body so: undecodable JSON (400) or one over the size cap (413).
+        errors = [FieldProblem(field="body", detail=error.detail, source="body")]
     code = CODE_OF_STATUS.get(status, f"http.{status}")
     if status >= 500:
         log.error("request_failed", code=code, route=request.scope.get("path_template"))
@@ -179,6 +184,10 @@ def _field_problems(extra: Any) -> list[FieldProblem]:
             key = item.get("key")
             # Litestar names the whole body after the handler's ``data`` argument.
             field = "body" if key in (None, "", "data") else str(key)
+            unknown = UNKNOWN_FIELD.search(str(item["message"]))
+            if unknown:
+                # The member at fault is the unknown one, not the object that holds it.
+                field = unknown["name"] if field == "body" else f"{field}.{unknown['name']}"
             problems.append(FieldProblem(field=field, detail=str(item["message"]), source=item.get("source")))
     return problems
 

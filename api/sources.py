@@ -8,11 +8,12 @@ from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 import msgspec
 from litestar import Request, delete, post, put
 from litestar.datastructures import State
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from api.auth import ROLE_OPT, require_writer_of
+from api.params import SOURCE_ID, SYSTEM, path_tail
 from api.problems import PROBLEMS
 from matching import standardise_record
 from matching.fields import Kind
@@ -53,14 +54,14 @@ class MatchResponse(msgspec.Struct, frozen=True, kw_only=True):
 
 
 @put(
-    "/sources/{system:str}/records/{source_id:str}", tags=["sources"], summary="Upsert a source record",
+    "/sources/{system:str}/records/{source_id:path}", tags=["sources"], summary="Upsert a source record",
     opt={ROLE_OPT: Role.WRITER}, sync_to_thread=True, responses=PROBLEMS,
 )  # fmt: skip
 def upsert(  # noqa: PLR0917
     state: State,
     request: Request[Any, Any, Any],
-    system: FromPath[str],
-    source_id: FromPath[str],
+    system: Annotated[str, SYSTEM],
+    source_id: Annotated[str, SOURCE_ID],
     data: JSONBody[dict[str, Any]],
     shape: ShapeParameter = "source",
     idempotency_key: IdempotencyKey = None,
@@ -71,6 +72,7 @@ def upsert(  # noqa: PLR0917
     changes nothing and answers the current state; one older than the current version is stored but
     does not become current.
     """
+    source_id = path_tail(request, "source_id")
     info = require_writer_of(request, system)
     mapping = _mapping(state, system)
     row = prepare_record(mapping, source_id, data, shape)
@@ -84,20 +86,21 @@ def upsert(  # noqa: PLR0917
 
 
 @delete(
-    "/sources/{system:str}/records/{source_id:str}", tags=["sources"], summary="Retire a source record",
+    "/sources/{system:str}/records/{source_id:path}", tags=["sources"], summary="Retire a source record",
     opt={ROLE_OPT: Role.WRITER}, status_code=200, sync_to_thread=True, responses=PROBLEMS,
 )  # fmt: skip
 def retire(
     state: State,
     request: Request[Any, Any, Any],
-    system: FromPath[str],
-    source_id: FromPath[str],
+    system: Annotated[str, SYSTEM],
+    source_id: Annotated[str, SOURCE_ID],
     idempotency_key: IdempotencyKey = None,
 ) -> RetireOutcome:
     """Retire a record: its crosswalk entry closes, its golden record is rebuilt, an empty customer retires.
 
     The customer's other records stay together: retiring a record never splits a customer.
     """
+    source_id = path_tail(request, "source_id")
     info = require_writer_of(request, system)
     _mapping(state, system)
     digest = request_digest("DELETE", system, source_id)

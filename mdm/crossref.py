@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 from sqlalchemy import Select, and_, bindparam, exists, or_, select, tuple_
@@ -20,6 +20,11 @@ from mdm.timeline import SourceKeyEntry, valid_at
 
 MAX_BATCH: Final = 1000
 """The most keys one batch lookup may ask for."""
+
+WITHOUT_NUL: Final = "^[^\\x00]*$"
+"""No stored system or source id holds a NUL character (PostgreSQL keeps none in text)."""
+
+KeyPart = Annotated[str, msgspec.Meta(pattern=WITHOUT_NUL)]
 
 
 class KeyCustomer(msgspec.Struct, frozen=True, kw_only=True):
@@ -45,8 +50,8 @@ class KeyCustomer(msgspec.Struct, frozen=True, kw_only=True):
 class SourceKeyQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One source key to look up."""
 
-    system: str
-    source_id: str
+    system: KeyPart
+    source_id: KeyPart
 
 
 class KeyResult(msgspec.Struct, frozen=True, kw_only=True):

@@ -2,7 +2,8 @@
 
 The query text goes through the same standardiser as the records (``matching.standardise_record``),
 so ``ACME GmbH`` finds the records whose standardised name is ``acme``, and ``+49 30 1234567``
-finds ``+49301234567``. Every comparison is an equality on an indexed column.
+finds ``+49301234567``; with a default region, a number in that country's national format
+(``030 1234567`` with ``DE``) finds it too. Every comparison is an equality on an indexed column.
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ class CustomerHit(msgspec.Struct, frozen=True, kw_only=True):
     matched_on: list[str]
 
 
-def query_values(text: str) -> dict[str, set[str]]:
+def query_values(text: str, *, region: str | None = None) -> dict[str, set[str]]:
     """The standardised values to look for in each field, read from a query text.
 
     Text with an ``@`` is an email address and is looked up as such only; other text may be a
-    name of either kind, a web domain, a phone number or a tax id.
+    name of either kind, a web domain, a phone number or a tax id. A phone number without its
+    country code is read in ``region``, when one is given.
     """
     text = text.strip()
     if "@" in text:
@@ -48,6 +50,9 @@ def query_values(text: str) -> dict[str, set[str]]:
         {"kind": "organisation", "name": text, "website": text, "phone": text, "tax_id": text}
     )
     person = standardise_record({"kind": "person", "name": text})
+    phones = {organisation["phone"]}
+    if region is not None:
+        phones.add(standardise_record({"kind": "organisation", "phone": text, "country": region})["phone"])
     tax_ids = {organisation["tax_id"]}
     # A VAT number as shown ("GB788004897") carries its country, which records store apart.
     prefix = standardise_record({"kind": "organisation", "country": text[:2]})["country"]
@@ -56,7 +61,7 @@ def query_values(text: str) -> dict[str, set[str]]:
     candidates = {
         "name": {organisation["name"], person["name"]},
         "domain": {organisation["domain"]},
-        "phone": {organisation["phone"]},
+        "phone": phones,
         "tax_id": tax_ids,
     }
     return {
@@ -65,10 +70,13 @@ def query_values(text: str) -> dict[str, set[str]]:
 
 
 def search_customers(
-    connection: Connection, text: str, *, after: str | None = None, limit: int = 50
+    connection: Connection, text: str, *, after: str | None = None, limit: int = 50, region: str | None = None
 ) -> list[CustomerHit]:
-    """Live customers with a record matching ``text``, by canonical id, after a canonical id if given."""
-    values = query_values(text)
+    """Live customers with a record matching ``text``, by canonical id, after a canonical id if given.
+
+    ``region`` is the country in which a phone number without its country code is read.
+    """
+    values = query_values(text, region=region)
     conditions: list[ColumnElement[bool]] = [
         getattr(StandardisedRecord, field).in_(sorted(wanted)) for field, wanted in values.items()
     ]

@@ -21,6 +21,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         mappings_dir: folder of source mapping TOML files, one per system.
         work_dir: scratch space for DuckDB and rejects files.
         log_format: ``console`` or ``json``; None picks by whether stderr is a terminal.
+        default_region: the ISO 3166-1 country whose national phone format a search reads, so
+            that ``020 7946 0000`` finds ``+442079460000`` with ``GB``; None reads international
+            numbers only, since a national number alone does not say its country.
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -30,6 +33,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     work_dir: Path = Path(".mdm")
     log_format: str | None = None
     log_level: str = "info"
+    default_region: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -48,6 +52,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             work_dir=path("MDM_WORK_DIR") or Path(".mdm"),
             log_format=env.get("MDM_LOG_FORMAT") or None,
             log_level=env.get("MDM_LOG_LEVEL") or "info",
+            default_region=(env.get("MDM_DEFAULT_REGION") or "").strip().upper() or None,
         )
 
 

@@ -137,7 +137,7 @@ def test_a_batch_lookup_as_of_a_moment(
         ({"keys": [{"system": 1, "source_id": "1"}]}, "keys[0].system"),
         ({"keys": [{"system": "crm"}]}, "keys[0]"),
         ({"keys": [{"system": "crm", "source_id": "1"}], "as_of": "2026-01-01T00:00:00"}, "as_of"),
-        ({"keys": [{"system": "crm", "source_id": "1"}], "extra": 1}, "body"),
+        ({"keys": [{"system": "crm", "source_id": "1"}], "extra": 1}, "extra"),
     ],
 )
 def test_an_invalid_batch_is_422_with_the_field_at_fault(

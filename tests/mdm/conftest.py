@@ -144,6 +144,11 @@ def small_hub(engine: Engine, tmp_path: Path) -> dict[str, str]:
     then ``crm/1 + crm/3`` and ``crm/2 + crm/4`` split the third, and ``erp/1 + erp/2`` merges
     the fifth into the fourth. Returns the canonical ids by role.
     """
+    return build_small_hub(engine, tmp_path)
+
+
+def build_small_hub(engine: Engine, folder: Path) -> dict[str, str]:
+    """Load the small hub of ``small_hub`` into an empty database, writing its files in ``folder``."""
     rows = {
         "crm": [["1", "Acme", "info@acme.example", "Berlin", "DE", "2026-01-05"],
                 ["2", "Bolt", "", "Hamburg", "DE", "2026-01-05"],
@@ -154,11 +159,11 @@ def small_hub(engine: Engine, tmp_path: Path) -> dict[str, str]:
     }  # fmt: skip
     priorities = {"erp": 1, "crm": 2}
     for system, system_rows in rows.items():
-        mapping_path = tmp_path / f"{system}.toml"
+        mapping_path = folder / f"{system}.toml"
         mapping_path.write_text(SMALL_MAPPING.format(system=system, priority=priorities[system]))
         header = ["id", "name", "email", "city", "country", "updated"]
         load_file(
-            engine, write_rows(tmp_path / f"{system}.csv", header, system_rows), read_mapping(mapping_path)
+            engine, write_rows(folder / f"{system}.csv", header, system_rows), read_mapping(mapping_path)
         )
 
     apply_clusters(engine, [["crm/1"], ["crm/2"], ["crm/3", "crm/4"], ["erp/1"], ["erp/2"]], priorities)

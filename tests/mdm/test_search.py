@@ -21,3 +21,16 @@ def test_a_name_is_not_read_as_a_country_prefix() -> None:
 
 def test_an_email_is_looked_up_as_an_email_only() -> None:
     assert query_values("Info@Acme.example") == {"email": {"info@acme.example"}}
+
+
+@pytest.mark.parametrize(
+    ("query", "region", "phone"),
+    [("020 7946 0000", "GB", "+442079460000"), ("030 1234567", "DE", "+49301234567"),
+     ("+44 20 7946 0000", "DE", "+442079460000"), ("0044 20 7946 0000", "GB", "+442079460000")],
+)  # fmt: skip
+def test_a_national_phone_number_is_read_in_the_default_region(query: str, region: str, phone: str) -> None:
+    assert phone in query_values(query, region=region)["phone"]
+
+
+def test_without_a_region_a_national_phone_number_is_no_phone() -> None:
+    assert "phone" not in query_values("020 7946 0000")
