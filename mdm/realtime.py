@@ -9,10 +9,11 @@ best customer decides. This module writes nothing; the upsert path applies its d
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from functools import lru_cache
+from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import and_, func, literal, select, union_all
+from sqlalchemy import Integer, Select, and_, bindparam, func, literal, select, union_all
 from sqlalchemy.engine import Connection
 
 from matching.comparisons import strong_identifier_conflict
@@ -190,32 +191,49 @@ def _candidate_rows(
 ) -> list[tuple[str, str | None, dict[str, str | None]]]:
     """Live records agreeing with ``record`` on every field of a blocking rule, with their customers.
 
-    One statement for all the rules: each rule's matching records through the indexes on the
-    standardised fields (at most ``limit`` a rule), then the first ``limit`` of them, the records
-    found by an earlier rule of the profile first (its rules run from the most telling).
+    One statement for all the rules that the record has every field of (see ``_candidates_statement``).
     """
-    kind = model.kind
+    rules = tuple(
+        tuple(rule)
+        for rule in model.profile.blocking
+        if all(record.get(field) not in (None, "") for field in rule)
+    )
+    if not rules:
+        return []
+    parameters: dict[str, Any] = {"kind": model.kind, "own": -1 if own_record_id is None else own_record_id,
+                                  "limit": limit}  # fmt: skip
+    for number, rule in enumerate(rules):
+        parameters.update({f"r{number}_{field}": record.get(field) for field in rule})
+    rows = connection.execute(_candidates_statement(rules), parameters)
+    return [
+        (f"{row.system}/{row.source_id}", row.canonical_id,
+         {field: getattr(row, field) for field in STANDARDISED_FIELDS})
+        for row in rows
+    ]  # fmt: skip
+
+
+@lru_cache(maxsize=256)
+def _candidates_statement(rules: tuple[tuple[str, ...], ...]) -> Select[Any]:
+    """The live records of a kind that agree on every field of at least one of ``rules``.
+
+    Each rule's records come through the indexes on the standardised fields (at most ``:limit`` a
+    rule), then the first ``:limit`` of them, those found by an earlier rule first: a profile lists
+    its rules from the most telling. Built once for each set of rules, with the values as bound
+    parameters: building and keying a statement of a dozen subqueries cost more than running it.
+    """
+    limit = bindparam("limit", type_=Integer)
     found_by_rule = []
-    for number, rule in enumerate(model.profile.blocking):
-        values = [record.get(field) for field in rule]
-        if any(value is None or value == "" for value in values):
-            continue
-        agree = [
-            getattr(StandardisedRecord, field) == value for field, value in zip(rule, values, strict=True)
-        ]
-        matching = (
+    for number, rule in enumerate(rules):
+        agree = [getattr(StandardisedRecord, field) == bindparam(f"r{number}_{field}") for field in rule]
+        found = (
             select(StandardisedRecord.record_id)
             .join(SourceRecord, SourceRecord.id == StandardisedRecord.record_id)
-            .where(StandardisedRecord.kind == kind, SourceRecord.retired_at.is_(None), *agree)
+            .where(StandardisedRecord.kind == bindparam("kind"), SourceRecord.retired_at.is_(None),
+                   StandardisedRecord.record_id != bindparam("own"), *agree)
             .limit(limit)
-        )
-        if own_record_id is not None:
-            matching = matching.where(StandardisedRecord.record_id != own_record_id)
-        found = matching.subquery()
+            .subquery()
+        )  # fmt: skip
         found_by_rule.append(select(found.c.record_id, literal(number).label("rule")))
-    if not found_by_rule:
-        return []
-
     candidates = union_all(*found_by_rule).subquery()
     first = (
         select(candidates.c.record_id, func.min(candidates.c.rule).label("rule"))
@@ -225,7 +243,7 @@ def _candidate_rows(
         .subquery()
     )
     columns = [getattr(StandardisedRecord, field) for field in STANDARDISED_FIELDS]
-    rows = connection.execute(
+    return (
         select(SourceRecord.system, SourceRecord.source_id, CrosswalkEntry.canonical_id, *columns)
         .join(first, first.c.record_id == SourceRecord.id)
         .join(StandardisedRecord, StandardisedRecord.record_id == SourceRecord.id)
@@ -233,11 +251,6 @@ def _candidate_rows(
                                         CrosswalkEntry.valid_to.is_(None)))
         .order_by(first.c.rule, SourceRecord.id)
     )  # fmt: skip
-    return [
-        (f"{row.system}/{row.source_id}", row.canonical_id,
-         {field: getattr(row, field) for field in STANDARDISED_FIELDS})
-        for row in rows
-    ]  # fmt: skip
 
 
 def _conflicts_with_customer(
