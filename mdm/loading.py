@@ -239,15 +239,23 @@ def _older(row: GoodRow, than: GoodRow) -> bool:
 MAX_SOURCE_ID = 256
 
 
+def source_id_of(raw_id: Any) -> str | None:
+    """A source id cell as text: trimmed, a whole float without its ``.0``; None if empty or not a scalar."""
+    if raw_id is None or isinstance(raw_id, (list, tuple, dict, set)):
+        return None
+    source_id = str(raw_id).strip() or None
+    if source_id is not None and source_id.endswith(".0") and isinstance(raw_id, float):
+        source_id = source_id[:-2]
+    return source_id
+
+
 def good_row(
     number: int, cells: dict[str, Any], payload: dict[str, Any], mapping: SourceMapping
 ) -> GoodRow | list[Rejection]:
     """Turn one parsed row into a record to store, or into every rejection that says why not."""
     raw_id = cells.get(mapping.source_id)
     scalar = not isinstance(raw_id, (list, tuple, dict, set))
-    source_id = None if raw_id is None or not scalar else str(raw_id).strip() or None
-    if source_id is not None and source_id.endswith(".0") and isinstance(raw_id, float):
-        source_id = source_id[:-2]
+    source_id = source_id_of(raw_id)
 
     canonical, errors = mapping.canonical(cells)
     rejections = [
