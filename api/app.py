@@ -18,7 +18,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy import Engine
 
-from api import crosswalk, customers, operations, sources
+from api import batch, crosswalk, customers, operations, sources
 from api.auth import KeyCache, require_role
 from api.operations import RequestMetrics
 from api.problems import EXCEPTION_HANDLERS
@@ -27,7 +27,8 @@ from mdm.settings import Settings
 from mdm.storage.database import make_engine
 
 MAX_BODY_BYTES: Final = 2 * 1024 * 1024
-"""Larger request bodies are refused with 413: a 1,000-key lookup is far smaller."""
+"""Larger request bodies are refused with 413: a 1,000-key lookup is far smaller. A batch of records
+has a cap of its own (``api.batch.MAX_BATCH_BODY_BYTES``)."""
 
 
 def create_app(
@@ -56,7 +57,7 @@ def create_app(
         route_handlers=[
             crosswalk.source_key, crosswalk.lookup,
             customers.customer, customers.customer_crosswalk, customers.customer_history, customers.search,
-            sources.upsert, sources.retire, sources.match,
+            sources.upsert, sources.retire, sources.match, batch.upsert_batch,
         ],
         guards=[require_role],
         security=[{"bearer": []}],
