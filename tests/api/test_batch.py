@@ -165,6 +165,7 @@ def test_canonical_lines_name_their_source_id_and_apply_in_order(
     assert (versions, city) == (3, "hamburg")
 
 
+@pytest.mark.slow
 def test_a_thousand_records_go_through(hub: Engine, client: Client, keys: dict[str, str]) -> None:
     body = body_of(
         *({"source_id": f"B-{number}", "kind": "organisation", "name": f"Batch Customer {number:04d}"}
