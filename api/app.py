@@ -25,7 +25,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy import Engine
 
-from api import crosswalk, customers, operations, sources
+from api import batch, crosswalk, customers, operations, sources
 from api.auth import KeyCache, require_role
 from api.openapi import close_refusing_structs
 from api.operations import RequestMetrics
@@ -35,7 +35,8 @@ from mdm.settings import Settings
 from mdm.storage.database import make_engine
 
 MAX_BODY_BYTES: Final = 2 * 1024 * 1024
-"""Larger request bodies are refused with 413: a 1,000-key lookup is far smaller."""
+"""Larger request bodies are refused with 413: a 1,000-key lookup is far smaller. A batch of records
+has a cap of its own (``api.batch.MAX_BATCH_BODY_BYTES``)."""
 
 
 def create_app(
@@ -64,7 +65,7 @@ def create_app(
         route_handlers=with_options([
             crosswalk.source_key, crosswalk.lookup,
             customers.customer, customers.customer_crosswalk, customers.customer_history, customers.search,
-            sources.upsert, sources.retire, sources.match,
+            sources.upsert, sources.retire, sources.match, batch.upsert_batch,
         ]),
         guards=[require_role],
         security=[{"bearer": []}],

@@ -35,6 +35,7 @@ STATUS_OF_CODE: Final[dict[str, int]] = {
     "system.unknown": 404,
     "canonical_id.invalid": 422,
     "request.invalid": 422,
+    "request.too_large": 413,
     "auth.unauthenticated": 401,
     "auth.forbidden": 403,
     "database.unavailable": 503,
@@ -84,6 +85,30 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     errors: list[FieldProblem] = msgspec.field(default_factory=list)
 
 
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    errors: list[FieldProblem] | None = None,
+    instance: str | None = None,
+) -> Problem:
+    """A problem document of a status and one of the hub's codes."""
+    return Problem(
+        type=TYPE_PREFIX + code, title=HTTPStatus(status).phrase, status=status, detail=detail, code=code,
+        instance=instance, errors=errors or [],
+    )  # fmt: skip
+
+
+def problem_of(error: MdmError, *, instance: str | None = None) -> Problem:
+    """The problem document of one of the hub's errors, with the fields at fault when it names any."""
+    if isinstance(error, InvalidRecordError):
+        errors = [FieldProblem(field=field, detail=detail, source="body") for field, detail in error.faults]
+    else:
+        errors = [FieldProblem(field=error.field, detail=error.message)] if error.field else []
+    return problem(status_of(error), error.code, error.message, errors=errors, instance=instance)
+
+
 def problem_response(
     request: Request[Any, Any, Any],
     status: int,
@@ -94,11 +119,8 @@ def problem_response(
     headers: dict[str, str] | None = None,
 ) -> Response[Problem]:
     """A problem-details response for a request."""
-    problem = Problem(
-        type=TYPE_PREFIX + code, title=HTTPStatus(status).phrase, status=status, detail=detail, code=code,
-        instance=request.url.path, errors=errors or [],
-    )  # fmt: skip
-    return Response(problem, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    document = problem(status, code, detail, errors=errors, instance=request.url.path)
+    return Response(document, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
 def status_of(error: MdmError) -> int:
@@ -114,15 +136,11 @@ def status_of(error: MdmError) -> int:
 
 def handle_mdm_error(request: Request[Any, Any, Any], error: MdmError) -> Response[Problem]:
     """The hub's own errors, with the field at fault when the error names one."""
-    status = status_of(error)
-    if isinstance(error, InvalidRecordError):
-        errors = [FieldProblem(field=field, detail=detail, source="body") for field, detail in error.faults]
-    else:
-        errors = [FieldProblem(field=error.field, detail=error.message)] if error.field else []
-    headers = {"WWW-Authenticate": 'Bearer realm="mdm"'} if status == 401 else None
-    if status >= 500:
+    document = problem_of(error, instance=request.url.path)
+    headers = {"WWW-Authenticate": 'Bearer realm="mdm"'} if document.status == 401 else None
+    if document.status >= 500:
         log.error("request_failed", code=error.code, route=request.scope.get("path_template"))
-    return problem_response(request, status, error.code, error.message, errors=errors, headers=headers)
+    return Response(document, status_code=document.status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
 def handle_http_error(request: Request[Any, Any, Any], error: HTTPException) -> Response[Problem]:

@@ -28,7 +28,7 @@ from mdm.writelocks import lock_keys, one_writer_on_sqlite, source_key_lock
 
 MATCH_LIMIT = 10
 
-Outcome = TypeVar("Outcome", UpsertOutcome, RetireOutcome)
+Outcome = TypeVar("Outcome", bound=msgspec.Struct)
 
 ShapeParameter = Annotated[
     Literal["source", "canonical"],
@@ -74,13 +74,13 @@ def upsert(  # noqa: PLR0917
     """
     source_id = path_tail(request, "source_id")
     info = require_writer_of(request, system)
-    mapping = _mapping(state, system)
+    mapping = system_mapping(state, system)
     row = prepare_record(mapping, source_id, data, shape)
     digest = request_digest("PUT", system, source_id, shape, data)
 
-    return _write_once(
-        state, _WriteRequest(system, source_id, info.id, idempotency_key, digest), UpsertOutcome,
-        lambda connection: upsert_record(connection, system, row, actor=_actor(info),
+    return write_once(
+        state, WriteRequest(system, source_id, info.id, idempotency_key, digest), UpsertOutcome,
+        lambda connection: upsert_record(connection, system, row, actor=actor_of(info),
                                          priorities=state.priorities),
     )  # fmt: skip
 
@@ -102,12 +102,12 @@ def retire(
     """
     source_id = path_tail(request, "source_id")
     info = require_writer_of(request, system)
-    _mapping(state, system)
+    system_mapping(state, system)
     digest = request_digest("DELETE", system, source_id)
 
-    return _write_once(
-        state, _WriteRequest(system, source_id, info.id, idempotency_key, digest), RetireOutcome,
-        lambda connection: retire_record(connection, system, source_id, actor=_actor(info),
+    return write_once(
+        state, WriteRequest(system, source_id, info.id, idempotency_key, digest), RetireOutcome,
+        lambda connection: retire_record(connection, system, source_id, actor=actor_of(info),
                                          priorities=state.priorities),
     )  # fmt: skip
 
@@ -133,7 +133,7 @@ def match(
     The body holds canonical fields, or a system's own columns with ``system``. Nothing is written.
     """
     shape: Shape = "source" if system is not None else "canonical"
-    mapping = _mapping(state, system) if system is not None else _any_mapping(state)
+    mapping = system_mapping(state, system) if system is not None else _any_mapping(state)
     body = {
         name: value for name, value in data.items() if name not in (mapping.source_id, CANONICAL_SOURCE_ID)
     }
@@ -147,7 +147,12 @@ def match(
                          model_id=result.model_id, candidates=list(result.candidates[:limit]))  # fmt: skip
 
 
-def _mapping(state: State, system: str) -> SourceMapping:
+def system_mapping(state: State, system: str) -> SourceMapping:
+    """The mapping of a configured source system.
+
+    Raises:
+        UnknownSystemError: no such system is configured (404).
+    """
     mappings: dict[str, SourceMapping] = state.mappings
     return mapping_for(mappings, system)
 
@@ -162,28 +167,29 @@ def _any_mapping(state: State) -> SourceMapping:
     return next(iter(mappings.values()))
 
 
-def _actor(info: ApiKeyInfo) -> str:
+def actor_of(info: ApiKeyInfo) -> str:
+    """How the audit trail names a write made with an API key."""
     return f"api_key:{info.id}"
 
 
-class _WriteRequest(NamedTuple):
-    """What identifies one write: the record, the API key, and the client's idempotency key."""
+class WriteRequest(NamedTuple):
+    """What identifies one write: the record (None for a batch), the API key, the client's idempotency key."""
 
     system: str
-    source_id: str
+    source_id: str | None
     key_id: int
     idempotency_key: str | None
     digest: str
 
 
-def _write_once(
-    state: State, request: _WriteRequest, answer_type: type[Outcome], write: Callable[[Connection], Outcome]
+def write_once(
+    state: State, request: WriteRequest, answer_type: type[Outcome], write: Callable[[Connection], Outcome]
 ) -> Outcome:
     """Run a write in one transaction, after the locks that keep racing writes apart (mdm.writelocks).
 
     With an idempotency key, a repeat answers as the first time and the first answer is kept.
     """
-    locks = [source_key_lock(request.system, request.source_id)]
+    locks = [] if request.source_id is None else [source_key_lock(request.system, request.source_id)]
     if request.idempotency_key is not None:
         locks.append(f"idempotency\x1f{request.key_id}\x1f{request.idempotency_key}")
 
@@ -198,3 +204,17 @@ def _write_once(
         if request.idempotency_key is not None:
             remember(connection, request.key_id, request.idempotency_key, request.digest, 200, outcome)
     return outcome
+
+
+def recall_once(state: State, request: WriteRequest, answer_type: type[Outcome]) -> Outcome | None:
+    """The answer first given under the request's idempotency key, None without one: a read, no lock.
+
+    Raises:
+        IdempotencyKeyReusedError: the key answered a request with other content.
+    """
+    if request.idempotency_key is None:
+        return None
+    engine: Engine = state.engine
+    with engine.connect() as connection:
+        first = recall(connection, request.key_id, request.idempotency_key, request.digest)
+    return None if first is None else msgspec.convert(first[1], answer_type)

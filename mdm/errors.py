@@ -108,6 +108,12 @@ class InvalidRequestError(MdmError, ValueError):
     code = "request.invalid"
 
 
+class RequestTooLargeError(MdmError, ValueError):
+    """A request holds more than the hub takes at once, such as a batch of too many records."""
+
+    code = "request.too_large"
+
+
 class AuthenticationError(MdmError):
     """No API key was presented, or the key presented is unknown or revoked."""
 

@@ -12,12 +12,12 @@ from typing import Any, Literal
 
 from matching.fields import CANONICAL_FIELDS, KINDS
 from mdm.errors import InvalidRecordError
-from mdm.loading import GoodRow, good_row
+from mdm.loading import MAX_SOURCE_ID, GoodRow, good_row, source_id_of
 from mdm.mappings import KindRule, SourceMapping, plain_row
 
 Shape = Literal["source", "canonical"]
 
-#: The column that carries the source id in a canonical-shape body (optional: the path names it).
+#: The column that carries the source id in a canonical-shape body (optional where the path names it).
 CANONICAL_SOURCE_ID = "source_id"
 
 
@@ -32,12 +32,22 @@ def canonical_mapping(mapping: SourceMapping) -> SourceMapping:
     ).check()
 
 
-def prepare_record(mapping: SourceMapping, source_id: str, body: Mapping[str, Any], shape: Shape) -> GoodRow:
+def sent_source_id(mapping: SourceMapping, body: Mapping[str, Any], shape: Shape) -> str | None:
+    """The source id a record names itself, read as file loads read it; None when it has no usable one."""
+    column = CANONICAL_SOURCE_ID if shape == "canonical" else mapping.source_id
+    source_id = source_id_of(body.get(column))
+    return source_id if source_id is not None and len(source_id) <= MAX_SOURCE_ID else None
+
+
+def prepare_record(
+    mapping: SourceMapping, source_id: str | None, body: Mapping[str, Any], shape: Shape
+) -> GoodRow:
     """Check one record and turn it into a row to store.
 
     Args:
         mapping: the system's source mapping.
-        source_id: the record's id in its system, from the request path.
+        source_id: the record's id in its system, from the request path; None when the body must
+            name it, in the mapping's source id column or in ``source_id`` for canonical fields.
         body: the record as sent: the system's own columns, or canonical fields.
         shape: ``source`` applies the mapping; ``canonical`` reads canonical fields.
 
@@ -52,9 +62,10 @@ def prepare_record(mapping: SourceMapping, source_id: str, body: Mapping[str, An
 
     cells = dict(body)
     sent_id = cells.get(used.source_id)
-    if sent_id is not None and str(sent_id).strip() != source_id:
-        faults.append((used.source_id, "differs from the source id in the path"))
-    cells[used.source_id] = source_id if sent_id is None else sent_id
+    if source_id is not None:
+        if sent_id is not None and str(sent_id).strip() != source_id:
+            faults.append((used.source_id, "differs from the source id in the path"))
+        cells[used.source_id] = source_id if sent_id is None else sent_id
 
     outcome = good_row(1, cells, plain_row(cells), used)
     if isinstance(outcome, list):
@@ -66,7 +77,7 @@ def prepare_record(mapping: SourceMapping, source_id: str, body: Mapping[str, An
         names = ", ".join(dict.fromkeys(name for name, _ in faults))
         raise InvalidRecordError(
             f"the record cannot be stored; fields at fault: {names}",
-            record=f"{mapping.system}/{source_id}",
+            record=f"{mapping.system}/{source_id or sent_source_id(mapping, body, shape) or ''}",
             faults=faults,
         )
     assert not isinstance(outcome, list)

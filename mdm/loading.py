@@ -241,15 +241,23 @@ def _older(row: GoodRow, than: GoodRow) -> bool:
 MAX_SOURCE_ID = 256
 
 
+def source_id_of(raw_id: Any) -> str | None:
+    """A source id cell as text: trimmed, a whole float without its ``.0``; None if empty or not a scalar."""
+    if raw_id is None or isinstance(raw_id, (list, tuple, dict, set)):
+        return None
+    source_id = str(raw_id).strip() or None
+    if source_id is not None and source_id.endswith(".0") and isinstance(raw_id, float):
+        source_id = source_id[:-2]
+    return source_id
+
+
 def good_row(
     number: int, cells: dict[str, Any], payload: dict[str, Any], mapping: SourceMapping
 ) -> GoodRow | list[Rejection]:
     """Turn one parsed row into a record to store, or into every rejection that says why not."""
     raw_id = cells.get(mapping.source_id)
     scalar = not isinstance(raw_id, (list, tuple, dict, set))
-    source_id = None if raw_id is None or not scalar else str(raw_id).strip() or None
-    if source_id is not None and source_id.endswith(".0") and isinstance(raw_id, float):
-        source_id = source_id[:-2]
+    source_id = source_id_of(raw_id)
 
     canonical, errors = mapping.canonical(cells)
     rejections = [
@@ -365,7 +373,7 @@ def store_rows(
     existing = {source_id: (record_id, version, retired) for record_id, source_id, version, retired in found}
     current_of = {record_id: version for record_id, version, _ in existing.values()}
     record_ids = list(current_of)
-    hashes: dict[int, set[str]] = {}
+    current_hash: dict[int, str] = {}
     latest: dict[int, int] = {}
     current_updated: dict[int, datetime | None] = {}
     if record_ids:
@@ -377,10 +385,10 @@ def store_rows(
                 SourceRecordVersion.source_updated_at,
             ).where(SourceRecordVersion.record_id.in_(record_ids))
         ):
-            hashes.setdefault(record_id, set()).add(digest)
             latest[record_id] = max(latest.get(record_id, 0), version)
             if current_of[record_id] == version:
                 current_updated[record_id] = updated
+                current_hash[record_id] = digest
 
     new_rows = [row for row in chunk if row.source_id not in existing]
     if new_rows:
@@ -403,14 +411,14 @@ def store_rows(
         for row in new_rows:
             existing[row.source_id] = (ids[row.source_id], 0, None)
             latest[ids[row.source_id]] = 0
-            hashes[ids[row.source_id]] = set()
         report.inserted += len(new_rows)
 
     versions: list[dict[str, Any]] = []
     touched: list[int] = []
     for row in chunk:
         record_id, current, retired_at = existing[row.source_id]
-        if row.content_sha256 in hashes[record_id]:
+        # Only the current version counts: a record sent back to an earlier content has changed.
+        if row.content_sha256 == current_hash.get(record_id):
             if retired_at is not None:
                 _reactivate(connection, record_id)
                 report.reactivated += 1

@@ -20,12 +20,14 @@ class Row(msgspec.Struct, frozen=True):
     """One data row of a file: its 1-based number among the data rows, and its cells or its error.
 
     A row whose cells cannot be read keeps its text as received in ``raw``, for the rejects file.
+    A JSON line that is not an object has ``not_object`` set: it is well-formed, but not a record.
     """
 
     number: int
     cells: dict[str, Any] | None
     error: str | None = None
     raw: str | None = None
+    not_object: bool = False
 
 
 def file_format(path: Path) -> str:
@@ -120,24 +122,34 @@ def _csv_rows(path: Path) -> Iterator[Row]:
             yield Row(number, dict(zip(header, cells, strict=True)))
 
 
+def json_line(number: int, line: str) -> Row | None:
+    """One line of JSON Lines text as a row, None for a blank line.
+
+    The text is decoded with ``surrogateescape``, so that bytes that are not UTF-8 set aside their
+    own line only.
+    """
+    if not line.strip():
+        return None
+    raw = _readable(line.rstrip("\r\n"))
+    if _undecodable(line):
+        return Row(number, None, "is not UTF-8 text", raw)
+    try:
+        cells = json.loads(line)
+    except json.JSONDecodeError as error:
+        return Row(number, None, f"is not valid JSON ({error.msg}, column {error.colno})", raw)
+    except RecursionError:
+        return Row(number, None, "nests deeper than the hub reads", raw)
+    if not isinstance(cells, dict):
+        return Row(number, None, "is not a JSON object", raw, not_object=True)
+    return Row(number, cells)
+
+
 def _jsonl_rows(path: Path) -> Iterator[Row]:
     with path.open(encoding="utf-8-sig", errors="surrogateescape") as handle:
         for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            raw = _readable(line.rstrip("\r\n"))
-            if _undecodable(line):
-                yield Row(number, None, "is not UTF-8 text", raw)
-                continue
-            try:
-                cells = json.loads(line)
-            except json.JSONDecodeError as error:
-                yield Row(number, None, f"is not valid JSON ({error.msg}, column {error.colno})", raw)
-                continue
-            if not isinstance(cells, dict):
-                yield Row(number, None, "is not a JSON object", raw)
-                continue
-            yield Row(number, cells)
+            row = json_line(number, line)
+            if row is not None:
+                yield row
 
 
 def _parquet_file(path: Path) -> pq.ParquetFile:

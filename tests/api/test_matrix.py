@@ -7,6 +7,7 @@ and one set of keys serve the whole module, once per database.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class Route:
     body: Any = None
     system: str | None = None
     success: int = 200
+    lines: bytes | None = None  # a JSON Lines body, sent as application/jsonl
 
     @property
     def id(self) -> str:
@@ -72,6 +74,9 @@ ROUTES = [
     Route("DELETE", "/v1/sources/{system}/records/{source_id}", "/v1/sources/crm/records/matrix-2",
           least=Role.WRITER, system="crm"),
     Route("POST", "/v1/match", "/v1/match", body=ACME),
+    # Its bad lines are tested in test_batch.py: each is a result of its own, not the request's.
+    Route("POST", "/v1/sources/{system}/records:batch", "/v1/sources/crm/records:batch?shape=canonical",
+          least=Role.WRITER, system="crm", lines=json.dumps({**ACME, "source_id": "matrix-3"}).encode()),
     Route("GET", "/health", "/health", least=None),
     Route("GET", "/health/ready", "/health/ready", least=None),
     Route("GET", "/metrics", "/metrics", least=None),
@@ -116,6 +121,10 @@ class Hub:
         arguments: dict[str, Any] = {"headers": self.headers(kind)}
         if route.body is not None and "content" not in overrides and "json" not in overrides:
             arguments["json"] = route.body
+        if route.lines is not None:
+            arguments.update(
+                content=route.lines, headers={**arguments["headers"], "Content-Type": "application/jsonl"}
+            )
         arguments.update(overrides)
         return self.client.request(route.method, path, **arguments)
 

@@ -135,6 +135,25 @@ def test_unchanged_put_changes_nothing_and_a_copy_links(
     assert linked == [{"canonical_id": first["canonical_id"], "source_key": "erp/9", "from": None}]
 
 
+def test_a_record_sent_back_to_its_earlier_content_becomes_that_content_again(
+    hub: Engine, client: Client, keys: dict[str, str]
+) -> None:
+    moved = dict(ACME, city="Hamburg", postal_code="20457")
+    statuses = [put(client, keys, "crm/records/1?shape=canonical", body).json()["record"]
+                for body in (ACME, moved, ACME)]  # fmt: skip
+
+    assert statuses == ["created", "changed", "changed"]
+    with hub.connect() as connection:
+        city = connection.execute(
+            select(StandardisedRecord.city)
+            .join(SourceRecord, SourceRecord.id == StandardisedRecord.record_id)
+            .where(SourceRecord.system == "crm", SourceRecord.source_id == "1")
+        ).scalar_one()
+        versions = connection.execute(select(func.count()).select_from(SourceRecordVersion)).scalar_one()
+    assert city == "berlin"
+    assert versions == 3
+
+
 def test_an_older_version_is_stored_but_not_current(
     hub: Engine, client: Client, keys: dict[str, str]
 ) -> None:
