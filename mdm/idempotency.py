@@ -1,21 +1,26 @@
 """Idempotency keys: a repeated write answers as the first one did, a reused key with other content fails.
 
 Keys are kept per API key, with the digest of the request they answered and that first answer,
-in the write's own transaction: a write that fails leaves no key behind.
+in the write's own transaction: a write that fails leaves no key behind. A key is honoured for
+``KEEP_FOR`` (a day, as clients retry within minutes); after that it is forgotten and may be used
+again.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Final
 
 import msgspec
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Connection
 
 from mdm.errors import IdempotencyKeyReusedError
 from mdm.storage.tables import IdempotencyKey
 from mdm.storage.types import utc_now
+
+KEEP_FOR: Final = timedelta(days=1)
 
 
 def request_digest(*parts: Any) -> str:
@@ -23,18 +28,23 @@ def request_digest(*parts: Any) -> str:
     return hashlib.sha256(msgspec.json.encode(parts, order="sorted")).hexdigest()
 
 
-def recall(connection: Connection, api_key_id: int, key: str, digest: str) -> tuple[int, Any] | None:
-    """The status and answer first given under ``key``, or None for a key not seen yet.
+def recall(
+    connection: Connection, api_key_id: int, key: str, digest: str, *, now: datetime | None = None
+) -> tuple[int, Any] | None:
+    """The status and answer first given under ``key``, or None for a key not seen, or seen too long ago.
 
     Raises:
         IdempotencyKeyReusedError: the key answered a request with other content.
     """
     found = connection.execute(
-        select(IdempotencyKey.request_sha256, IdempotencyKey.status_code, IdempotencyKey.response).where(
-            IdempotencyKey.api_key_id == api_key_id, IdempotencyKey.key == key
-        )
-    ).first()
+        select(IdempotencyKey.id, IdempotencyKey.request_sha256, IdempotencyKey.status_code,
+               IdempotencyKey.response, IdempotencyKey.created_at)
+        .where(IdempotencyKey.api_key_id == api_key_id, IdempotencyKey.key == key)
+    ).first()  # fmt: skip
     if found is None:
+        return None
+    if found.created_at < (now or utc_now()) - KEEP_FOR:
+        connection.execute(delete(IdempotencyKey).where(IdempotencyKey.id == found.id))
         return None
     if found.request_sha256 != digest:
         raise IdempotencyKeyReusedError(
@@ -44,12 +54,23 @@ def recall(connection: Connection, api_key_id: int, key: str, digest: str) -> tu
 
 
 def remember(  # noqa: PLR0917
-    connection: Connection, api_key_id: int, key: str, digest: str, status: int, body: Any
+    connection: Connection,
+    api_key_id: int,
+    key: str,
+    digest: str,
+    status: int,
+    body: Any,
+    *,
+    now: datetime | None = None,
 ) -> None:
     """Keep the answer given under ``key``."""
     connection.execute(
         insert(IdempotencyKey).values(
             api_key_id=api_key_id, key=key, request_sha256=digest, status_code=status,
-            response={"body": msgspec.to_builtins(body)}, created_at=utc_now(),
+            response={"body": msgspec.to_builtins(body)}, created_at=now or utc_now(),
         )
     )  # fmt: skip
+
+
+# Limitation: forgotten keys are deleted only when they are sent again; a periodic purge of the
+# rest belongs to the worker's housekeeping (issue 5).
