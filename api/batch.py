@@ -95,6 +95,7 @@ class _JsonLinesOperation(Operation):
     def __post_init__(self) -> None:
         schema = Schema(
             type=OpenAPIType.STRING,
+            min_length=1,
             description=f"JSON Lines: one record object per line, at most {MAX_BATCH_RECORDS:,} records",
         )
         self.request_body = RequestBody(

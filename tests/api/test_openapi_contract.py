@@ -7,7 +7,9 @@ its success path as well as its refusals.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -15,6 +17,7 @@ from litestar import Litestar
 from sqlalchemy import Engine, create_engine
 
 from api import create_app
+from api.batch import JSON_LINES_MEDIA_TYPES
 from matching.training import TrainedModel
 from mdm.keys import Role, create_key
 from mdm.models import store_model
@@ -59,6 +62,17 @@ SEMANTIC_REFUSALS = [
     {"include-path-regex": "^/v1/customers$", "reason": "a cursor the API never gave out"},
     {"include-path-regex": "^/v1/(match|sources/)", "reason": "a record the mapping refuses"},
 ]
+
+
+@schemathesis.serializer(*JSON_LINES_MEDIA_TYPES)
+def _json_lines(_context: Any, value: Any) -> bytes:
+    """A JSON Lines body is text: the document describes it as a string, sent as UTF-8."""
+    if isinstance(value, str):
+        return value.encode()
+    # A generator breaking the schema on purpose sends another JSON value: as its JSON text.
+    return json.dumps(value).encode()
+
+
 CONFIG = schemathesis.Config.from_dict(
     {
         "seed": 20261204,
