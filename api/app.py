@@ -22,6 +22,7 @@ from api import crosswalk, customers, operations, sources
 from api.auth import KeyCache, require_role
 from api.operations import RequestMetrics
 from api.problems import EXCEPTION_HANDLERS
+from matching.profile import load_profile
 from mdm.mappings import configured_mappings_dir, read_mappings
 from mdm.settings import Settings
 from mdm.storage.database import make_engine
@@ -50,6 +51,8 @@ def create_app(
     metrics = RequestMetrics()
     mappings = read_mappings(configured_mappings_dir(settings.mappings_dir))
     priorities = {system: mapping.priority for system, mapping in mappings.items()}
+    # Read once, as `mdm match` reads it: its identifiers place records while a kind has no model.
+    profile = load_profile(settings.profile_file)
 
     v1 = Router(
         path="/v1",
@@ -78,6 +81,7 @@ def create_app(
                 "metrics": metrics,
                 "mappings": mappings,
                 "priorities": priorities,
+                "profile": profile,
             }
         ),
         request_max_body_size=MAX_BODY_BYTES,
