@@ -244,12 +244,15 @@ class MemberScore(msgspec.Struct, frozen=True, kw_only=True):
         model_id: the model version that scored them.
         auto_merge_weight: the model's auto-merge threshold, as a match weight.
         review_weight: the model's review threshold, as a match weight.
+        conflict: whether a strong identifier of the record now conflicts with another member's,
+            which forbids keeping it there automatically, whatever the weights.
     """
 
     best: Candidate | None
     model_id: int
     auto_merge_weight: float
     review_weight: float
+    conflict: bool = False
 
 
 def score_against_customer(
@@ -287,8 +290,11 @@ def score_against_customer(
         for row in members
     ]
     best = min(scored, key=lambda c: (-c.score.match_weight, c.source_key), default=None)
+    conflict = best is not None and _conflicts_with_customer(
+        connection, model.profile, kind, record, canonical_id
+    )
     return MemberScore(best=best, model_id=model_id, auto_merge_weight=model.auto_merge_weight,
-                       review_weight=model.review_weight)  # fmt: skip
+                       review_weight=model.review_weight, conflict=conflict)  # fmt: skip
 
 
 @lru_cache(maxsize=8)

@@ -129,6 +129,11 @@ def upsert_record(
         profile: the configured match profile, used while the record's kind has no active model
             (its ``identifiers`` then decide); the built-in default when None.
     """
+    retired_before = connection.execute(
+        select(SourceRecord.retired_at).where(
+            SourceRecord.system == system, SourceRecord.source_id == row.source_id
+        )
+    ).scalar_one_or_none()
     report = LoadReport(load_id=0, system=system, file="", mode="api")
     touched = store_rows(connection, system, None, [row], report)
     record_id, stored_kind = connection.execute(
@@ -142,7 +147,9 @@ def upsert_record(
         return UpsertOutcome(system=system, source_id=row.source_id, record=change, canonical_id=current,
                              decision="none", reason=change)  # fmt: skip
 
-    change = "created" if report.inserted else "reactivated" if report.reactivated else "changed"
+    # A retired record sent again is reactivated, whether or not its content changed.
+    returned = report.reactivated or (retired_before is not None and not report.stale)
+    change = "created" if report.inserted else "reactivated" if returned else "changed"
     standardise_records(connection, [record_id])
     values = _standardised(connection, record_id)
     kind: Kind = "person" if stored_kind == "person" else "organisation"
@@ -223,12 +230,19 @@ class _Placement:
         return self._outcome(created, "review" if opened else "new", result, review=opened)
 
     def changed_record(self, values: Mapping[str, str | None], current: str) -> UpsertOutcome:
-        """A changed record: it stays, opens a ``drift`` review, or moves out of its customer."""
+        """A changed record: it stays, opens a ``drift`` review, or moves out of its customer.
+
+        A strong identifier that now conflicts with another member's moves the record out whatever
+        the weights, as the bulk job's chain guard would, with a ``chain_guard`` review item.
+        """
         members = score_against_customer(self.connection, values, self.kind, current, self.record_id)
         best, model_id = members.best, members.model_id
-        if best is not None and best.score.match_weight >= members.auto_merge_weight:
+        weight = best.score.match_weight if best is not None else None
+        # Kept back by the chain guard alone: the weights would have kept it in the customer.
+        guarded = members.conflict and weight is not None and weight >= members.review_weight
+        if weight is not None and not guarded and weight >= members.auto_merge_weight:
             return self._outcome(current, "stay", None, reason="auto_merge", best=best, model_id=model_id)
-        if best is not None and best.score.match_weight >= members.review_weight:
+        if weight is not None and not guarded and weight >= members.review_weight:
             opened = self._review(best, "drift", model_id)
             return self._outcome(current, "review", None, reason="drift", best=best, model_id=model_id,
                                  review=opened)  # fmt: skip
@@ -245,6 +259,10 @@ class _Placement:
         created = self._create(current, result.model_id)
         opened = result.decision == "review" and elsewhere and self._review(result.best, result.reason,
                                                                            result.model_id)  # fmt: skip
+        if guarded:
+            opened = self._review(best, "chain_guard", model_id) or opened
+            return self._outcome(created, "review" if opened else "new", result, reason="chain_guard",
+                                 review=opened, moved_from=current)  # fmt: skip
         return self._outcome(
             created, "review" if opened else "new", result, review=opened, moved_from=current
         )
@@ -319,9 +337,9 @@ class _Placement:
         review: bool = False,
         moved_from: str | None = None,
     ) -> UpsertOutcome:
-        """The answer, from a match result or (for a record scored against its members) its parts."""
+        """The answer, from a match result (``reason`` overrides its reason) or from its parts."""
         if result is not None:
-            reason, best, model_id = result.reason, result.best, result.model_id
+            reason, best, model_id = reason or result.reason, result.best, result.model_id
         matched_by: MatchedBy = result.matched_by if result is not None else "model"
         identifier = None
         if result is not None and result.identifiers and canonical_id == result.canonical_id:
