@@ -30,6 +30,7 @@ from api.auth import KeyCache, require_role
 from api.openapi import close_refusing_structs
 from api.operations import RequestMetrics
 from api.problems import EXCEPTION_HANDLERS
+from matching.profile import load_profile
 from mdm.mappings import configured_mappings_dir, read_mappings
 from mdm.settings import Settings
 from mdm.storage.database import make_engine
@@ -59,6 +60,8 @@ def create_app(
     metrics = RequestMetrics()
     mappings = read_mappings(configured_mappings_dir(settings.mappings_dir))
     priorities = {system: mapping.priority for system, mapping in mappings.items()}
+    # Read once, as `mdm match` reads it: its identifiers place records while a kind has no model.
+    profile = load_profile(settings.profile_file)
 
     v1 = Router(
         path="/v1",
@@ -90,6 +93,7 @@ def create_app(
                 "mappings": mappings,
                 "priorities": priorities,
                 "default_region": settings.default_region,
+                "profile": profile,
             }
         ),
         request_max_body_size=MAX_BODY_BYTES,

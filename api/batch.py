@@ -166,11 +166,11 @@ class _LineWriter:
         source_id = sent_source_id(self.mapping, row.cells, self.shape)
         try:
             record = prepare_record(self.mapping, None, row.cells, self.shape)
-            system, priorities = self.mapping.system, self.state.priorities
+            system, priorities, profile = self.mapping.system, self.state.priorities, self.state.profile
             outcome = write_once(
                 self.state, WriteRequest(system, record.source_id, self.info.id, None, ""), UpsertOutcome,
                 lambda connection: upsert_record(connection, system, record, actor=actor_of(self.info),
-                                                 priorities=priorities),
+                                                 priorities=priorities, profile=profile),
             )  # fmt: skip
         except MdmError as error:
             return LineResult(line=row.number, source_id=source_id, problem=problem_of(error))

@@ -22,7 +22,7 @@ from mdm.idempotency import recall, remember, request_digest
 from mdm.intake import CANONICAL_SOURCE_ID, Shape, prepare_record
 from mdm.keys import ApiKeyInfo, Role
 from mdm.mappings import SourceMapping, mapping_for
-from mdm.realtime import Candidate, Decision, Reason, match_record
+from mdm.realtime import Candidate, Decision, IdentifierAgreement, MatchedBy, Reason, match_record
 from mdm.upsert import RetireOutcome, UpsertOutcome, retire_record, upsert_record
 from mdm.writelocks import lock_keys, one_writer_on_sqlite, source_key_lock
 
@@ -44,13 +44,26 @@ IdempotencyKey = Annotated[
 
 
 class MatchResponse(msgspec.Struct, frozen=True, kw_only=True):
-    """A dry run's answer: what an upsert would decide, and the ranked candidates with explanations."""
+    """A dry run's answer: what an upsert would decide, and the ranked candidates with explanations.
+
+    Attributes:
+        decision: ``link``, ``review`` or ``new``, as an upsert of the record would decide.
+        reason: why, as ``mdm.realtime.MatchResult.reason``.
+        canonical_id: the best customer, when there is one.
+        model_id: the model that scored the candidates; None when the kind has no active model.
+        candidates: the scored candidates, best first; empty without a model.
+        matched_by: ``model``, or ``exact_identifiers`` when the kind has no active model.
+        identifiers: without a model, the live records that agree exactly on an identifier of
+            the configured profile; there are no probabilities then.
+    """
 
     decision: Decision
     reason: Reason
     canonical_id: str | None
-    model_id: int
+    model_id: int | None
     candidates: list[Candidate]
+    matched_by: MatchedBy = "model"
+    identifiers: list[IdentifierAgreement] = msgspec.field(default_factory=list)
 
 
 @put(
@@ -81,7 +94,7 @@ def upsert(  # noqa: PLR0917
     return write_once(
         state, WriteRequest(system, source_id, info.id, idempotency_key, digest), UpsertOutcome,
         lambda connection: upsert_record(connection, system, row, actor=actor_of(info),
-                                         priorities=state.priorities),
+                                         priorities=state.priorities, profile=state.profile),
     )  # fmt: skip
 
 
@@ -131,6 +144,8 @@ def match(
     """A dry run for duplicate checks: the ranked candidates, their probabilities and explanations.
 
     The body holds canonical fields, or a system's own columns with ``system``. Nothing is written.
+    While the record's kind has no active model, the answer is what an upsert would do then: the
+    records that agree exactly on an identifier of the configured profile, without probabilities.
     """
     shape: Shape = "source" if system is not None else "canonical"
     mapping = system_mapping(state, system) if system is not None else _any_mapping(state)
@@ -142,9 +157,13 @@ def match(
 
     engine: Engine = state.engine
     with engine.connect() as connection:
-        result = match_record(connection, standardise_record(row.canonical), kind)
-    return MatchResponse(decision=result.decision, reason=result.reason, canonical_id=result.canonical_id,
-                         model_id=result.model_id, candidates=list(result.candidates[:limit]))  # fmt: skip
+        result = match_record(connection, standardise_record(row.canonical), kind,
+                              profile=state.profile.for_kind(kind))  # fmt: skip
+    return MatchResponse(
+        decision=result.decision, reason=result.reason, canonical_id=result.canonical_id,
+        model_id=result.model_id, candidates=list(result.candidates[:limit]), matched_by=result.matched_by,
+        identifiers=list(result.identifiers[:limit]),
+    )  # fmt: skip
 
 
 def system_mapping(state: State, system: str) -> SourceMapping:

@@ -1,4 +1,4 @@
-"""The match profile: which fields are compared how, blocking, strong identifiers and thresholds.
+"""The match profile: which fields are compared how, blocking, strong and proving identifiers, thresholds.
 
 A profile is TOML with one table per kind (``organisation``, ``person``). The built-in default lives
 in ``matching/profiles/default.toml``; a file given by the operator replaces the default kind by
@@ -164,6 +164,22 @@ class Training(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     deterministic_recall: float = 0.7
 
 
+class IdentifierRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """An identifier whose exact agreement proves two records are one customer, without a model.
+
+    Used only while a kind has no active model: a record then joins a customer when one of its
+    live members agrees with it under a rule, and otherwise becomes a new customer.
+
+    Attributes:
+        fields: present on both records and exactly equal after standardisation.
+        same_where_known: must be equal when present on both records; a value missing on either
+            side does not forbid the agreement (e.g. the country of a tax id).
+    """
+
+    fields: FieldList
+    same_where_known: FieldList = ()
+
+
 class KindProfile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The profile of one kind of customer: it has its own model and is never compared with the other.
 
@@ -171,6 +187,8 @@ class KindProfile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
         comparisons: one per compared field.
         blocking: candidate pairs are those that agree on every field of at least one entry.
         strong: strong identifiers; a conflict on one forbids an automatic join.
+        identifiers: identifiers that prove identity by exact agreement, the only evidence used
+            while the kind has no active model; empty means every such record is a new customer.
         thresholds: auto-merge and review thresholds.
         training: unsupervised training settings.
     """
@@ -178,6 +196,7 @@ class KindProfile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     comparisons: tuple[FieldComparison, ...]
     blocking: tuple[FieldList, ...]
     strong: tuple[str, ...] = ()
+    identifiers: tuple[IdentifierRule, ...] = ()
     thresholds: Thresholds
     training: Training
 
@@ -311,6 +330,8 @@ def _kind_problems(kind: Kind, profile: KindProfile) -> list[tuple[str, str]]:
                 (f"{kind}.strong[{index}]", f"strong identifier {field!r} has no comparison of its own")
             )
 
+    problems.extend(_identifier_problems(kind, profile.identifiers))
+
     thresholds = profile.thresholds
     if thresholds.review_weight > thresholds.auto_merge_weight:
         problems.append((f"{kind}.thresholds.review_weight", "must not exceed auto_merge_weight"))
@@ -403,6 +424,24 @@ def _group_problems(where: str, comparison: FieldComparison) -> list[tuple[str, 
         # group's one null level and one level list would need per-member variants of both.
         if member.term_frequency or member.null_values:
             problems.append((at, "a group member takes no term frequencies or null values"))
+    return problems
+
+
+def _identifier_problems(kind: Kind, rules: tuple[IdentifierRule, ...]) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for index, rule in enumerate(rules):
+        where = f"{kind}.identifiers[{index}]"
+        if not rule.fields:
+            problems.append((f"{where}.fields", "an identifier needs at least one field"))
+        for key, fields in (("fields", rule.fields), ("same_where_known", rule.same_where_known)):
+            problems.extend(
+                (f"{where}.{key}", f"{field!r} is not a standardised field")
+                for field in fields
+                if field not in STANDARDISED_FIELDS
+            )
+        both = sorted(set(rule.fields) & set(rule.same_where_known))
+        if both:
+            problems.append((f"{where}.same_where_known", f"{', '.join(both)} already in fields"))
     return problems
 
 

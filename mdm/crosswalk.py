@@ -243,3 +243,20 @@ def unlink_retired_records(
     connection.execute(insert(IdentityChange), changes)
     ev.write_events(connection, events)
     return sorted(by_customer), emptied
+
+
+def revive_customer(connection: Connection, canonical_id: str, *, actor: str = ACTOR) -> None:
+    """Bring a customer retired for emptiness back to life, for one of its own records returning.
+
+    The id is not reused for another customer: the same customer is back. The caller links the
+    returning record to it in the same transaction, so the customer is never live and empty.
+    """
+    connection.execute(
+        update(Customer)
+        .where(Customer.canonical_id == canonical_id, Customer.status == "retired")
+        .values(status="live", ended_at=None)
+    )
+    connection.execute(insert(IdentityChange), [_change("reactivated", canonical_id, actor=actor)])
+    ev.write_events(
+        connection, [ev.Event(ev.CUSTOMER_REACTIVATED, canonical_id, {"canonical_id": canonical_id})]
+    )

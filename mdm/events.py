@@ -19,6 +19,7 @@ RECORD_UNLINKED: Final = "customer.record_unlinked"
 CUSTOMER_MERGED: Final = "customer.merged"
 CUSTOMER_SPLIT: Final = "customer.split"
 CUSTOMER_RETIRED: Final = "customer.retired"
+CUSTOMER_REACTIVATED: Final = "customer.reactivated"
 GOLDEN_RECORD_CHANGED: Final = "customer.golden_record_changed"
 
 

@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 import msgspec
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from mdm import events as ev
@@ -106,6 +106,10 @@ def _golden_changes(
             )
         )
 
+    # A customer revived after it was retired has closed versions only: number on after them.
+    latest = _latest_versions(
+        connection, [canonical_id for canonical_id in members if canonical_id not in current]
+    )
     now = utc_now()
     changes = _GoldenChanges(inserts=[], closing=[], events=[])
     for canonical_id in sorted(members):
@@ -117,7 +121,7 @@ def _golden_changes(
         if previous is not None:
             changes.closing.append(canonical_id)
         lineage = msgspec.to_builtins(golden.lineage)
-        version = (previous[0] if previous else 0) + 1
+        version = (previous[0] if previous else latest.get(canonical_id, 0)) + 1
         changes.inserts.append(
             {"canonical_id": canonical_id, "version": version, "valid_from": now, "valid_to": None,
              "content_sha256": digest, "attributes": golden.attributes, "lineage": lineage}
@@ -128,6 +132,19 @@ def _golden_changes(
         )  # fmt: skip
     changes.closing.extend(sorted(set(current) - set(members)))
     return changes
+
+
+def _latest_versions(connection: Connection, canonical_ids: list[str]) -> dict[str, int]:
+    """The highest golden record version of each customer that has one, open or closed."""
+    latest: dict[str, int] = {}
+    for start in range(0, len(canonical_ids), 1000):
+        rows = connection.execute(
+            select(GoldenRecord.canonical_id, func.max(GoldenRecord.version).label("version"))
+            .where(GoldenRecord.canonical_id.in_(canonical_ids[start : start + 1000]))
+            .group_by(GoldenRecord.canonical_id)
+        )
+        latest.update({row.canonical_id: int(row.version) for row in rows})
+    return latest
 
 
 def _write_golden_changes(connection: Connection, changes: _GoldenChanges) -> tuple[int, int]:

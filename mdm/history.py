@@ -22,7 +22,8 @@ class IdentityChangeEntry(msgspec.Struct, frozen=True, kw_only=True):
     Attributes:
         id: the change's number in the log; later changes have higher numbers.
         at: when it was made.
-        change: created, linked, unlinked, merged, split or retired.
+        change: created, linked, unlinked, merged, split, retired or reactivated (a
+            retired customer back with a returning record).
         canonical_id: the customer changed (the survivor of a merge).
         other_id: the other customer involved: a merge's merged-away id, a move's other end.
         source_key: the source key linked or unlinked, as ``system/source_id``.

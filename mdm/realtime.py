@@ -4,6 +4,11 @@ The same profile, model, strong identifiers and constraints as the bulk job deci
 record at a time: candidates are the live records that agree with it on every field of at least
 one blocking rule (at most ``CANDIDATE_LIMIT``), each is scored with the active model, and the
 best customer decides. This module writes nothing; the upsert path applies its decision.
+
+Before a kind has an active model, only the configured profile's ``identifiers`` decide: a record
+joins the one customer whose live members agree with it exactly on such an identifier, with the
+same strong-identifier and cannot-link checks, and is a new customer otherwise. There are no
+scores then, so nothing is ever sent to review.
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ from functools import lru_cache
 from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import Integer, Select, and_, bindparam, func, literal, select, union_all
+from sqlalchemy import Integer, Select, and_, bindparam, func, literal, or_, select, union_all
 from sqlalchemy.engine import Connection
 
-from matching.comparisons import strong_identifier_conflict
+from matching.comparisons import is_missing, strong_identifier_conflict
 from matching.fields import STANDARDISED_FIELDS, Kind
+from matching.profile import IdentifierRule, KindProfile
 from matching.scorer import PairScore, Scorer
 from matching.training import TrainedModel
 from mdm.errors import ModelError
@@ -27,7 +33,11 @@ from mdm.storage.tables import CrosswalkEntry, LinkConstraint, SourceRecord, Sta
 CANDIDATE_LIMIT = 200
 
 Decision = Literal["link", "review", "new"]
-Reason = Literal["auto_merge", "chain_guard", "cannot_link", "uncertain", "no_match"]
+Reason = Literal[
+    "auto_merge", "chain_guard", "cannot_link", "uncertain", "no_match",
+    "exact_identifier", "ambiguous_identifier", "no_model",
+]  # fmt: skip
+MatchedBy = Literal["model", "exact_identifiers"]
 
 
 class Candidate(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,6 +48,20 @@ class Candidate(msgspec.Struct, frozen=True, kw_only=True):
     score: PairScore
 
 
+class IdentifierAgreement(msgspec.Struct, frozen=True, kw_only=True):
+    """Without a model: a live record that agrees exactly with the incoming one on an identifier.
+
+    Attributes:
+        source_key: the agreeing record, as ``system/source_id``.
+        canonical_id: the customer it belongs to.
+        fields: the identifier's fields, all present and equal on both records.
+    """
+
+    source_key: str
+    canonical_id: str
+    fields: tuple[str, ...]
+
+
 class MatchResult(msgspec.Struct, frozen=True, kw_only=True):
     """What real-time matching found for one record.
 
@@ -45,12 +69,16 @@ class MatchResult(msgspec.Struct, frozen=True, kw_only=True):
         decision: ``link`` to ``canonical_id``, open a ``review`` item with ``canonical_id``, or
             make a ``new`` customer.
         reason: why: ``auto_merge``; ``chain_guard`` or ``cannot_link`` (the best customer
-            reached auto-merge but a strong identifier or a steward's constraint forbids the
-            join); ``uncertain`` (between the thresholds); ``no_match``.
-        canonical_id: the best customer, when any candidate reached the review threshold.
-        best: the best candidate, whose per-field scores explain the decision.
-        candidates: every candidate, best first.
-        model_id: the model version that scored them.
+            reached auto-merge, or agreed on an identifier, but a strong identifier or a steward's
+            constraint forbids the join); ``uncertain`` (between the thresholds); ``no_match``.
+            Without a model: ``exact_identifier`` (an identifier agreed), ``ambiguous_identifier``
+            (records of several customers agreed, so none is joined), ``no_model`` (none agreed).
+        canonical_id: the best customer (the agreeing one without a model), when there is one.
+        best: the best candidate, whose per-field scores explain the decision; None without a model.
+        candidates: every candidate, best first; empty without a model.
+        model_id: the model version that scored them; None when the kind has no active model.
+        matched_by: ``model``, or ``exact_identifiers`` while the kind has no active model.
+        identifiers: without a model, the live records that agreed on an identifier.
     """
 
     decision: Decision
@@ -58,7 +86,9 @@ class MatchResult(msgspec.Struct, frozen=True, kw_only=True):
     canonical_id: str | None
     best: Candidate | None
     candidates: tuple[Candidate, ...]
-    model_id: int
+    model_id: int | None
+    matched_by: MatchedBy = "model"
+    identifiers: tuple[IdentifierAgreement, ...] = ()
 
 
 def match_record(
@@ -68,6 +98,7 @@ def match_record(
     *,
     own_record_id: int | None = None,
     limit: int = CANDIDATE_LIMIT,
+    profile: KindProfile | None = None,
 ) -> MatchResult:
     """Rank the live records that could be the same customer as ``record`` and decide.
 
@@ -78,13 +109,19 @@ def match_record(
         own_record_id: the record's own id when it is already stored: never its own candidate,
             and the key of the steward's cannot-link constraints that apply to it.
         limit: most candidates fetched.
+        profile: the kind's configured profile, whose ``identifiers`` decide while the kind has
+            no active model (see ``match_by_identifiers``).
 
     Raises:
-        ModelError: when the kind has no active model yet (run the bulk job first).
+        ModelError: when the kind has no active model and no profile is given.
     """
     found = active_model(connection, kind)
     if found is None:
-        raise ModelError(f"no active {kind} model: run `mdm match` once to train one", field="kind")
+        if profile is None:
+            raise ModelError(f"no active {kind} model: run `mdm match` once to train one", field="kind")
+        return match_by_identifiers(
+            connection, record, kind, profile, own_record_id=own_record_id, limit=limit
+        )
     model_id, model = found
     scorer = _scorer(model_id, model)
 
@@ -103,12 +140,100 @@ def match_record(
     reason: Reason = "uncertain"
     if best.score.match_weight >= model.auto_merge_weight and best.canonical_id is not None:
         decision, reason = "link", "auto_merge"
-        if _conflicts_with_customer(connection, model, record, best.canonical_id):
+        if _conflicts_with_customer(connection, model.profile, kind, record, best.canonical_id):
             decision, reason = "review", "chain_guard"
         elif own_record_id is not None and _cannot_link(connection, own_record_id, best.canonical_id):
             decision, reason = "review", "cannot_link"
     return MatchResult(decision=decision, reason=reason, canonical_id=best.canonical_id, best=best,
                        candidates=tuple(candidates), model_id=model_id)  # fmt: skip
+
+
+def match_by_identifiers(
+    connection: Connection,
+    record: Mapping[str, str | None],
+    kind: Kind,
+    profile: KindProfile,
+    *,
+    own_record_id: int | None = None,
+    limit: int = CANDIDATE_LIMIT,
+) -> MatchResult:
+    """Decide without a model: join the one customer that an identifier of the profile proves.
+
+    A live record agrees under an identifier rule when every field of the rule is present on both
+    records and equal, and every ``same_where_known`` field is equal where both know it. When the
+    agreeing records belong to exactly one customer, the record joins it, unless a strong
+    identifier conflicts with one of its members or a steward's cannot-link separates them.
+    Records not yet in any customer (loaded, never matched) do not count.
+    """
+    agreements: dict[str, IdentifierAgreement] = {}
+    for rule in profile.identifiers:
+        for agreement in _identifier_agreements(
+            connection, record, kind, profile, rule, own_record_id=own_record_id, limit=limit
+        ):
+            agreements.setdefault(agreement.source_key, agreement)
+    found = tuple(sorted(agreements.values(), key=lambda agreement: agreement.source_key))
+    customers = sorted({agreement.canonical_id for agreement in found})
+
+    def result(decision: Decision, reason: Reason) -> MatchResult:
+        canonical_id = customers[0] if len(customers) == 1 else None
+        return MatchResult(decision=decision, reason=reason, canonical_id=canonical_id, best=None,
+                           candidates=(), model_id=None, matched_by="exact_identifiers",
+                           identifiers=found)  # fmt: skip
+
+    if not customers:
+        return result("new", "no_model")
+    if len(customers) > 1:
+        return result("new", "ambiguous_identifier")
+    if _conflicts_with_customer(connection, profile, kind, record, customers[0]):
+        return result("new", "chain_guard")
+    if own_record_id is not None and _cannot_link(connection, own_record_id, customers[0]):
+        return result("new", "cannot_link")
+    return result("link", "exact_identifier")
+
+
+def _identifier_agreements(
+    connection: Connection,
+    record: Mapping[str, str | None],
+    kind: Kind,
+    profile: KindProfile,
+    rule: IdentifierRule,
+    *,
+    own_record_id: int | None,
+    limit: int,
+) -> list[IdentifierAgreement]:
+    """The live, matched records that agree with ``record`` under one identifier rule."""
+    compared = {comparison.field: comparison for comparison in profile.comparisons}
+    values = {field: record.get(field) for field in rule.fields}
+    if any(
+        is_missing(compared[field], value) if field in compared else not value
+        for field, value in values.items()
+    ):
+        return []
+
+    agree = [getattr(StandardisedRecord, field) == value for field, value in values.items()]
+    for field in rule.same_where_known:
+        value = record.get(field)
+        if value:
+            column = getattr(StandardisedRecord, field)
+            agree.append(or_(column.is_(None), column == value))
+    query = (
+        select(SourceRecord.system, SourceRecord.source_id, CrosswalkEntry.canonical_id)
+        .join(StandardisedRecord, StandardisedRecord.record_id == SourceRecord.id)
+        .join(
+            CrosswalkEntry,
+            and_(CrosswalkEntry.record_id == SourceRecord.id, CrosswalkEntry.valid_to.is_(None)),
+        )
+        .where(SourceRecord.retired_at.is_(None), StandardisedRecord.kind == kind, *agree)
+        .order_by(SourceRecord.id)
+        .limit(limit)
+    )
+    if own_record_id is not None:
+        query = query.where(SourceRecord.id != own_record_id)
+    return [
+        IdentifierAgreement(source_key=f"{row.system}/{row.source_id}", canonical_id=row.canonical_id,
+                            fields=rule.fields)
+        for row in connection.execute(query)
+    ]  # fmt: skip
 
 
 class MemberScore(msgspec.Struct, frozen=True, kw_only=True):
@@ -119,12 +244,15 @@ class MemberScore(msgspec.Struct, frozen=True, kw_only=True):
         model_id: the model version that scored them.
         auto_merge_weight: the model's auto-merge threshold, as a match weight.
         review_weight: the model's review threshold, as a match weight.
+        conflict: whether a strong identifier of the record now conflicts with another member's,
+            which forbids keeping it there automatically, whatever the weights.
     """
 
     best: Candidate | None
     model_id: int
     auto_merge_weight: float
     review_weight: float
+    conflict: bool = False
 
 
 def score_against_customer(
@@ -162,8 +290,11 @@ def score_against_customer(
         for row in members
     ]
     best = min(scored, key=lambda c: (-c.score.match_weight, c.source_key), default=None)
+    conflict = best is not None and _conflicts_with_customer(
+        connection, model.profile, kind, record, canonical_id
+    )
     return MemberScore(best=best, model_id=model_id, auto_merge_weight=model.auto_merge_weight,
-                       review_weight=model.review_weight)  # fmt: skip
+                       review_weight=model.review_weight, conflict=conflict)  # fmt: skip
 
 
 _SCORERS: dict[int, tuple[TrainedModel, Scorer]] = {}
@@ -254,13 +385,17 @@ def _candidates_statement(rules: tuple[tuple[str, ...], ...]) -> Select[Any]:
 
 
 def _conflicts_with_customer(
-    connection: Connection, model: TrainedModel, record: Mapping[str, str | None], canonical_id: str
+    connection: Connection,
+    profile: KindProfile,
+    kind: Kind,
+    record: Mapping[str, str | None],
+    canonical_id: str,
 ) -> bool:
     """Whether a strong identifier of ``record`` conflicts with any live member of the customer."""
-    strong = model.profile.strong
+    strong = profile.strong
     if not strong:
         return False
-    conflict = strong_identifier_conflict(model.profile, model.kind)
+    conflict = strong_identifier_conflict(profile, kind)
     members = connection.execute(
         select(*(getattr(StandardisedRecord, field) for field in strong))
         .join(CrosswalkEntry, CrosswalkEntry.record_id == StandardisedRecord.record_id)

@@ -3,6 +3,8 @@
 A customer existed from ``created_at``; it was live until ``ended_at``, then merged, split or
 retired. Crosswalk entries and golden record versions carry validity periods: the one valid at a
 moment began at or before it and had not ended by it. A merged-away id answers with its survivor.
+A customer retired when it emptied and revived when one of its records returned was retired in
+between: the identity-change log tells when.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from mdm.errors import NotFoundError
 from mdm.lookup import GoldenAttribute, golden_attributes
-from mdm.storage.tables import CrosswalkEntry, Customer, GoldenRecord
+from mdm.storage.tables import CrosswalkEntry, Customer, GoldenRecord, IdentityChange
 
 
 class SourceKeyEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -185,4 +187,20 @@ def _customer_row(connection: Connection, canonical_id: str, as_of: datetime | N
     )  # fmt: skip
     if as_of is not None and row.ended_at is not None and row.ended_at > as_of:
         return msgspec.structs.replace(state, status="live", ended_at=None, merged_into=None, successors=[])
+    if as_of is not None and row.status == "live":
+        return _retired_then(connection, state, as_of)
+    return state
+
+
+def _retired_then(connection: Connection, state: CustomerState, as_of: datetime) -> CustomerState:
+    """A live customer as it was at ``as_of``: retired then, if it was retired and not yet revived."""
+    last = connection.execute(
+        select(IdentityChange.change, IdentityChange.at)
+        .where(IdentityChange.canonical_id == state.canonical_id,
+               IdentityChange.change.in_(["retired", "reactivated"]), IdentityChange.at <= as_of)
+        .order_by(IdentityChange.at.desc(), IdentityChange.id.desc())
+        .limit(1)
+    ).first()  # fmt: skip
+    if last is not None and last.change == "retired":
+        return msgspec.structs.replace(state, status="retired", ended_at=last.at)
     return state

@@ -4,6 +4,13 @@ Everything here runs in the caller's transaction, so the new version, the crossw
 identity-change log entries, its outbox events, any review item and the refreshed golden records
 commit together or not at all. Identity changes are applied as one-record reconciliation plans
 through ``mdm.crosswalk.apply_batch``, exactly as the bulk job applies its own.
+
+While a kind has no active model, records are still stored and placed, by exact agreement on the
+configured profile's identifiers only (``mdm.realtime.match_by_identifiers``); the answer says so.
+
+A record sent again after it was retired comes back to its former customer when that customer
+was retired only because it emptied and the record now matches no other customer: the former id
+is revived rather than a new one minted, so that a source key keeps its canonical id.
 """
 
 from __future__ import annotations
@@ -12,28 +19,36 @@ from collections.abc import Mapping
 from typing import Literal, cast, get_args
 
 import msgspec
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from matching.clustering import ReviewItem as ReviewPair
 from matching.clustering import ReviewReason
 from matching.fields import STANDARDISED_FIELDS, Kind
+from matching.profile import KindProfile, MatchProfile, load_profile
 from mdm.bulk import open_review_items
-from mdm.crosswalk import apply_batch, unlink_retired_records
+from mdm.crosswalk import apply_batch, revive_customer, unlink_retired_records
 from mdm.errors import NotFoundError
 from mdm.golden import refresh_customers
 from mdm.identity import new_canonical_id
 from mdm.loading import GoodRow, LoadReport, store_rows
 from mdm.models import active_model
-from mdm.realtime import Candidate, MatchResult, match_record, score_against_customer
+from mdm.realtime import (
+    Candidate,
+    IdentifierAgreement,
+    MatchedBy,
+    MatchResult,
+    match_record,
+    score_against_customer,
+)
 from mdm.reconcile import CreatedCustomer, KeyMove, Merge, ReconciliationPlan
 from mdm.standardised import standardise_records
-from mdm.storage.tables import CrosswalkEntry, SourceRecord, StandardisedRecord
+from mdm.storage.tables import CrosswalkEntry, Customer, SourceRecord, StandardisedRecord
 from mdm.storage.types import utc_now
-from mdm.writelocks import blocking_locks, lock_keys
+from mdm.writelocks import blocking_locks, identifier_locks, lock_keys
 
 RecordChange = Literal["created", "changed", "reactivated", "unchanged", "stale"]
-UpsertDecision = Literal["link", "new", "review", "stay", "none"]
+UpsertDecision = Literal["link", "new", "review", "stay", "revived", "none"]
 
 
 class UpsertOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -46,17 +61,25 @@ class UpsertOutcome(msgspec.Struct, frozen=True, kw_only=True):
             (already stored: nothing done), or ``stale`` (stored, but older than the current version).
         canonical_id: the customer the record belongs to now.
         decision: ``link`` (joined an existing customer), ``new`` (a new customer), ``review`` (a
-            review item was opened), ``stay`` (a changed record still belongs where it was), or
-            ``none`` (nothing was matched).
+            review item was opened), ``stay`` (a changed record still belongs where it was),
+            ``revived`` (a re-sent record brought its former, retired customer back), or ``none``
+            (nothing was matched).
         reason: why: the match's reason (``auto_merge``, ``uncertain``, ``chain_guard``,
             ``cannot_link``, ``no_match``), ``drift`` for a changed record between the thresholds,
-            or the record change for ``none``.
+            or the record change for ``none``. Without a model: ``exact_identifier`` (an
+            identifier agreed), ``ambiguous_identifier`` (records of several customers agreed),
+            ``no_model`` (none agreed, or a changed record stays where it is).
         moved_from: the customer a changed record left, if it moved.
         match_probability: the best candidate's probability, when one was scored.
         match_weight: its match weight.
         best: the best candidate, with the per-field contributions to its match weight.
-        model_id: the model version that scored the record.
+        model_id: the model version that scored the record; None when no model is active.
         review_opened: whether a review item was opened.
+        matched_by: ``model``, or ``exact_identifiers`` when the kind has no active model and
+            only exact agreement on the profile's identifiers was looked at; None when nothing
+            was matched.
+        identifier: without a model, the record whose identifier agreed, and on which fields.
+        note: a sentence for people when the answer needs one, e.g. that no model is active.
     """
 
     system: str
@@ -71,6 +94,9 @@ class UpsertOutcome(msgspec.Struct, frozen=True, kw_only=True):
     best: Candidate | None = None
     model_id: int | None = None
     review_opened: bool = False
+    matched_by: MatchedBy | None = None
+    identifier: IdentifierAgreement | None = None
+    note: str | None = None
 
 
 class RetireOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,9 +110,30 @@ class RetireOutcome(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def upsert_record(
-    connection: Connection, system: str, row: GoodRow, *, actor: str, priorities: Mapping[str, int]
+    connection: Connection,
+    system: str,
+    row: GoodRow,
+    *,
+    actor: str,
+    priorities: Mapping[str, int],
+    profile: MatchProfile | None = None,
 ) -> UpsertOutcome:
-    """Store one checked record as a new version and place it: link, new customer, review, or stay."""
+    """Store one checked record as a new version and place it: link, new customer, review, or stay.
+
+    Args:
+        connection: the caller's transaction.
+        system: the record's source system.
+        row: the checked record.
+        actor: who writes, for the identity-change log.
+        priorities: survivorship source priority by system.
+        profile: the configured match profile, used while the record's kind has no active model
+            (its ``identifiers`` then decide); the built-in default when None.
+    """
+    retired_before = connection.execute(
+        select(SourceRecord.retired_at).where(
+            SourceRecord.system == system, SourceRecord.source_id == row.source_id
+        )
+    ).scalar_one_or_none()
     report = LoadReport(load_id=0, system=system, file="", mode="api")
     touched = store_rows(connection, system, None, [row], report)
     record_id, stored_kind = connection.execute(
@@ -100,17 +147,27 @@ def upsert_record(
         return UpsertOutcome(system=system, source_id=row.source_id, record=change, canonical_id=current,
                              decision="none", reason=change)  # fmt: skip
 
-    change = "created" if report.inserted else "reactivated" if report.reactivated else "changed"
+    # A retired record sent again is reactivated, whether or not its content changed.
+    returned = report.reactivated or (retired_before is not None and not report.stale)
+    change = "created" if report.inserted else "reactivated" if returned else "changed"
     standardise_records(connection, [record_id])
     values = _standardised(connection, record_id)
     kind: Kind = "person" if stored_kind == "person" else "organisation"
     found = active_model(connection, kind)
+    # Writes that could be each other's candidates take turns from here (see mdm.writelocks).
     if found is not None:
-        # Writes that could be each other's candidates take turns from here (see mdm.writelocks).
-        lock_keys(connection, blocking_locks(found[1].profile, kind, values))
-    place = _Placement(connection, f"{system}/{row.source_id}", record_id, kind, actor)
+        kind_profile = found[1].profile
+        lock_keys(connection, blocking_locks(kind_profile, kind, values))
+    else:
+        kind_profile = (profile or load_profile()).for_kind(kind)
+        lock_keys(connection, identifier_locks(kind_profile, kind, values))
+
+    place = _Placement(connection, f"{system}/{row.source_id}", record_id, kind, actor, kind_profile)
     if current is None:
-        outcome = place.new_record(match_record(connection, values, kind, own_record_id=record_id))
+        outcome = place.new_record(match_record(connection, values, kind, own_record_id=record_id,
+                                                profile=kind_profile))  # fmt: skip
+    elif found is None:
+        outcome = place.changed_record_without_model(values, current)
     else:
         outcome = place.changed_record(values, current)
     affected = {canonical_id for canonical_id in (current, outcome.canonical_id) if canonical_id is not None}
@@ -148,57 +205,95 @@ def retire_record(
 class _Placement:
     """Applies the identity change that a match calls for, for one record."""
 
-    def __init__(self, connection: Connection, key: str, record_id: int, kind: Kind, actor: str) -> None:
-        self.connection, self.key, self.record_id, self.kind, self.actor = (
-            connection, key, record_id, kind, actor,
+    def __init__(  # noqa: PLR0917
+        self, connection: Connection, key: str, record_id: int, kind: Kind, actor: str, profile: KindProfile
+    ) -> None:
+        self.connection, self.key, self.record_id, self.kind, self.actor, self.profile = (
+            connection, key, record_id, kind, actor, profile,
         )  # fmt: skip
 
     def new_record(self, result: MatchResult) -> UpsertOutcome:
-        """A record in no customer yet: link it, or give it a new customer (and a review item)."""
+        """A record in no customer yet: link it, revive its former customer, or give it a new one."""
         if result.decision == "link" and result.canonical_id is not None:
             self._move(None, result.canonical_id, result.model_id)
-            return self._outcome(result.canonical_id, "link", result.reason, result.best, result.model_id)
+            return self._outcome(result.canonical_id, "link", result)
+
+        former = _former_customer(self.connection, self.record_id, self.kind)
+        if former is not None:
+            revive_customer(self.connection, former, actor=self.actor)
+            self._move(None, former, result.model_id)
+            opened = result.decision == "review" and self._review(result.best, result.reason, result.model_id)
+            return self._outcome(former, "review" if opened else "revived", result, review=opened)
+
         created = self._create(None, result.model_id)
         opened = result.decision == "review" and self._review(result.best, result.reason, result.model_id)
-        decision: UpsertDecision = "review" if opened else "new"
-        return self._outcome(created, decision, result.reason, result.best, result.model_id, review=opened)
+        return self._outcome(created, "review" if opened else "new", result, review=opened)
 
     def changed_record(self, values: Mapping[str, str | None], current: str) -> UpsertOutcome:
-        """A changed record: it stays, opens a ``drift`` review, or moves out of its customer."""
+        """A changed record: it stays, opens a ``drift`` review, or moves out of its customer.
+
+        A strong identifier that now conflicts with another member's moves the record out whatever
+        the weights, as the bulk job's chain guard would, with a ``chain_guard`` review item.
+        """
         members = score_against_customer(self.connection, values, self.kind, current, self.record_id)
         best, model_id = members.best, members.model_id
-        if best is not None and best.score.match_weight >= members.auto_merge_weight:
-            return self._outcome(current, "stay", "auto_merge", best, model_id)
-        if best is not None and best.score.match_weight >= members.review_weight:
+        weight = best.score.match_weight if best is not None else None
+        # Kept back by the chain guard alone: the weights would have kept it in the customer.
+        guarded = members.conflict and weight is not None and weight >= members.review_weight
+        if weight is not None and not guarded and weight >= members.auto_merge_weight:
+            return self._outcome(current, "stay", None, reason="auto_merge", best=best, model_id=model_id)
+        if weight is not None and not guarded and weight >= members.review_weight:
             opened = self._review(best, "drift", model_id)
-            return self._outcome(current, "review", "drift", best, model_id, review=opened)
+            return self._outcome(current, "review", None, reason="drift", best=best, model_id=model_id,
+                                 review=opened)  # fmt: skip
 
         result = match_record(self.connection, values, self.kind, own_record_id=self.record_id)
         elsewhere = result.canonical_id not in (None, current)
         if best is None:
-            # The customer's only record: joining another customer merges this one into it.
-            if result.decision == "link" and elsewhere:
-                assert result.canonical_id is not None
-                self._move(current, result.canonical_id, result.model_id, merge=True)
-                return self._outcome(result.canonical_id, "link", result.reason, result.best, result.model_id,
-                                     moved_from=current)  # fmt: skip
-            opened = result.decision == "review" and elsewhere and self._review(result.best, result.reason,
-                                                                               result.model_id)  # fmt: skip
-            return self._outcome(current, "review" if opened else "stay", result.reason, result.best,
-                                 result.model_id, review=opened)  # fmt: skip
+            return self._only_record_changed(result, current)
 
         if result.decision == "link" and elsewhere:
             assert result.canonical_id is not None
             self._move(current, result.canonical_id, result.model_id)
-            return self._outcome(result.canonical_id, "link", result.reason, result.best, result.model_id,
-                                 moved_from=current)  # fmt: skip
+            return self._outcome(result.canonical_id, "link", result, moved_from=current)
         created = self._create(current, result.model_id)
         opened = result.decision == "review" and elsewhere and self._review(result.best, result.reason,
                                                                            result.model_id)  # fmt: skip
-        return self._outcome(created, "review" if opened else "new", result.reason, result.best,
-                             result.model_id, review=opened, moved_from=current)  # fmt: skip
+        if guarded:
+            opened = self._review(best, "chain_guard", model_id) or opened
+            return self._outcome(created, "review" if opened else "new", result, reason="chain_guard",
+                                 review=opened, moved_from=current)  # fmt: skip
+        return self._outcome(
+            created, "review" if opened else "new", result, review=opened, moved_from=current
+        )
 
-    def _create(self, from_id: str | None, model_id: int) -> str:
+    def changed_record_without_model(self, values: Mapping[str, str | None], current: str) -> UpsertOutcome:
+        """A changed record while its kind has no model: it stays, unless it is its customer's only record.
+
+        Without scores nothing can tell whether the change took the record away from the other
+        members, so it stays with them (reason ``no_model``) until the bulk job looks again. A
+        customer's only record may join another customer that an identifier proves: a merge.
+        """
+        if _live_members(self.connection, current) > 1:
+            stay = MatchResult(decision="new", reason="no_model", canonical_id=None, best=None, candidates=(),
+                               model_id=None, matched_by="exact_identifiers")  # fmt: skip
+            return self._outcome(current, "stay", stay)
+        result = match_record(self.connection, values, self.kind, own_record_id=self.record_id,
+                              profile=self.profile)  # fmt: skip
+        return self._only_record_changed(result, current)
+
+    def _only_record_changed(self, result: MatchResult, current: str) -> UpsertOutcome:
+        """The customer's only record changed: joining another customer merges this one into it."""
+        elsewhere = result.canonical_id not in (None, current)
+        if result.decision == "link" and elsewhere:
+            assert result.canonical_id is not None
+            self._move(current, result.canonical_id, result.model_id, merge=True)
+            return self._outcome(result.canonical_id, "link", result, moved_from=current)
+        opened = result.decision == "review" and elsewhere and self._review(result.best, result.reason,
+                                                                           result.model_id)  # fmt: skip
+        return self._outcome(current, "review" if opened else "stay", result, review=opened)
+
+    def _create(self, from_id: str | None, model_id: int | None) -> str:
         canonical_id = new_canonical_id()
         plan = ReconciliationPlan(
             created=[CreatedCustomer(canonical_id, (self.key,))],
@@ -207,17 +302,18 @@ class _Placement:
         self._apply(plan, model_id)
         return canonical_id
 
-    def _move(self, from_id: str | None, to_id: str, model_id: int, *, merge: bool = False) -> None:
+    def _move(self, from_id: str | None, to_id: str, model_id: int | None, *, merge: bool = False) -> None:
         merges = [Merge(loser=from_id, survivor=to_id)] if merge and from_id is not None else []
         self._apply(ReconciliationPlan(moves=[KeyMove(self.key, from_id, to_id)], merges=merges), model_id)
 
-    def _apply(self, plan: ReconciliationPlan, model_id: int) -> None:
-        apply_batch(self.connection, plan, None, {self.key: self.record_id}, {self.key: self.kind},
-                    {self.kind: model_id}, actor=self.actor)  # fmt: skip
+    def _apply(self, plan: ReconciliationPlan, model_id: int | None) -> None:
+        models: dict[str, int] = {self.kind: model_id} if model_id is not None else {}
+        apply_batch(self.connection, plan, None, {self.key: self.record_id}, {self.key: self.kind}, models,
+                    actor=self.actor)  # fmt: skip
 
-    def _review(self, best: Candidate | None, reason: str, model_id: int) -> bool:
+    def _review(self, best: Candidate | None, reason: str, model_id: int | None) -> bool:
         """Open a review item between this record and the best candidate; False when one is open."""
-        if best is None:
+        if best is None or model_id is None:
             return False
         system, _, source_id = best.source_key.partition("/")
         other = self.connection.execute(
@@ -233,18 +329,34 @@ class _Placement:
         self,
         canonical_id: str,
         decision: UpsertDecision,
-        reason: str,
-        best: Candidate | None,
-        model_id: int,
+        result: MatchResult | None,
         *,
+        reason: str | None = None,
+        best: Candidate | None = None,
+        model_id: int | None = None,
         review: bool = False,
         moved_from: str | None = None,
     ) -> UpsertOutcome:
+        """The answer, from a match result (``reason`` overrides its reason) or from its parts."""
+        if result is not None:
+            reason, best, model_id = reason or result.reason, result.best, result.model_id
+        matched_by: MatchedBy = result.matched_by if result is not None else "model"
+        identifier = None
+        if result is not None and result.identifiers and canonical_id == result.canonical_id:
+            identifier = result.identifiers[0]
+        note = None
+        if matched_by == "exact_identifiers":
+            fields = (
+                " or ".join("+".join(rule.fields) for rule in self.profile.identifiers) or "none configured"
+            )
+            note = (f"no {self.kind} model is active: matched by exact identifiers only ({fields}); "
+                    "run `mdm match` to train one")  # fmt: skip
         return UpsertOutcome(
             system="", source_id="", record="created", canonical_id=canonical_id, decision=decision,
-            reason=reason, moved_from=moved_from, best=best, model_id=model_id, review_opened=review,
+            reason=reason or "", moved_from=moved_from, best=best, model_id=model_id, review_opened=review,
             match_probability=best.score.match_probability if best else None,
             match_weight=best.score.match_weight if best else None,
+            matched_by=matched_by, identifier=identifier, note=note,
         )  # fmt: skip
 
 
@@ -254,6 +366,36 @@ def _current_customer(connection: Connection, record_id: int) -> str | None:
             CrosswalkEntry.record_id == record_id, CrosswalkEntry.valid_to.is_(None)
         )
     ).scalar_one_or_none()
+
+
+def _former_customer(connection: Connection, record_id: int, kind: Kind) -> str | None:
+    """The customer a returning record last belonged to, when it can be revived for it.
+
+    That is when the customer was retired only because its records were retired (never merged
+    or split, so no other id stands for it now) and it is of the record's kind.
+    """
+    former = connection.execute(
+        select(CrosswalkEntry.canonical_id)
+        .where(CrosswalkEntry.record_id == record_id, CrosswalkEntry.valid_to.is_not(None))
+        .order_by(CrosswalkEntry.valid_to.desc(), CrosswalkEntry.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if former is None:
+        return None
+    status, customer_kind = connection.execute(
+        select(Customer.status, Customer.kind).where(Customer.canonical_id == former)
+    ).one()
+    return former if status == "retired" and customer_kind == kind else None
+
+
+def _live_members(connection: Connection, canonical_id: str) -> int:
+    return int(
+        connection.execute(
+            select(func.count()).where(
+                CrosswalkEntry.canonical_id == canonical_id, CrosswalkEntry.valid_to.is_(None)
+            )
+        ).scalar_one()
+    )
 
 
 def _standardised(connection: Connection, record_id: int) -> dict[str, str | None]:

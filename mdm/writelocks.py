@@ -64,6 +64,20 @@ def blocking_locks(profile: KindProfile, kind: str, values: Mapping[str, str | N
     return keys
 
 
+def identifier_locks(profile: KindProfile, kind: str, values: Mapping[str, str | None]) -> list[str]:
+    """The lock keys of a record's identifier values: one per identifier rule whose fields are present.
+
+    Only the rule's ``fields`` make the key, not ``same_where_known``: two records that agree on a
+    tax id while only one knows the country must still take the same lock.
+    """
+    keys = []
+    for rule in profile.identifiers:
+        parts = [values.get(field) for field in rule.fields]
+        if all(part for part in parts):
+            keys.append("\x1f".join(["identifier", kind, *rule.fields, *(str(part) for part in parts)]))
+    return keys
+
+
 def _lock_id(key: str) -> int:
     # PostgreSQL advisory locks take a signed 64-bit integer.
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)

@@ -10,6 +10,8 @@ from litestar.testing import TestClient
 from sqlalchemy import Engine, func, select
 
 from matching.training import TrainedModel
+from mdm.errors import DatabaseUnavailableError
+from mdm.golden import refresh_customers
 from mdm.models import store_model
 from mdm.storage.tables import CrosswalkEntry, SourceRecord, SourceRecordVersion, StandardisedRecord
 from tests.api.conftest import assert_problem
@@ -201,11 +203,26 @@ def test_an_idempotency_key_answers_a_repeated_batch_as_the_first_time(
 
 
 def test_a_line_that_fails_while_writing_leaves_nothing_of_itself(
-    engine: Engine, client: Client, keys: dict[str, str], trained_models: dict[str, TrainedModel]
+    engine: Engine,
+    client: Client,
+    keys: dict[str, str],
+    trained_models: dict[str, TrainedModel],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Only organisations have a model: a person is stored, then fails to match, and rolls back.
+    # The second line is stored, standardised and placed, and then its golden record cannot be
+    # written: everything it did rolls back, and the lines around it stay.
     with engine.begin() as connection:
-        store_model(connection, trained_models["organisation"], activate=True)
+        for model in trained_models.values():
+            store_model(connection, model, activate=True)
+    calls: list[int] = []
+
+    def refresh_failing_the_second(*arguments: Any, **options: Any) -> tuple[int, int]:
+        calls.append(1)
+        if len(calls) == 2:
+            raise DatabaseUnavailableError("the database went away")
+        return refresh_customers(*arguments, **options)
+
+    monkeypatch.setattr("mdm.upsert.refresh_customers", refresh_failing_the_second)
     person = {"source_id": "P-1", "kind": "person", "given_name": "Ilse", "family_name": "Marwick"}
     body = body_of(dict(ACME, source_id="1"), person, dict(ACME, source_id="2", city="Potsdam"))
 
@@ -213,7 +230,7 @@ def test_a_line_that_fails_while_writing_leaves_nothing_of_itself(
 
     failed = by_line(answer)[2]
     assert (failed["source_id"], failed["problem"]["status"], failed["problem"]["code"]) == (
-        "P-1", 503, "model.unavailable",
+        "P-1", 503, "database.unavailable",
     )  # fmt: skip
     assert (answer["ok"], answer["failed"]) == (2, 1)
     assert stored_ids(engine, "crm") == {"1", "2"}

@@ -1,4 +1,7 @@
-"""Records of one new customer written at the same moment end in one customer, never two."""
+"""Records of one new customer written at the same moment end in one customer, never two.
+
+With a model, writes take turns on their blocking values; before one exists, on their identifiers.
+"""
 
 from __future__ import annotations
 
@@ -50,9 +53,11 @@ def _write(
 
 @pytest.mark.slow
 @pytest.mark.postgres
+@pytest.mark.parametrize("with_model", [True, False], ids=["model", "no_model"])
 def test_eight_writers_of_one_new_customer_make_one_customer(
-    pg_engine: Engine, trained_models: dict[str, TrainedModel]
+    pg_engine: Engine, request: pytest.FixtureRequest, with_model: bool
 ) -> None:
+    trained_models: dict[str, TrainedModel] = request.getfixturevalue("trained_models") if with_model else {}
     with pg_engine.begin() as connection:
         for model in trained_models.values():
             store_model(connection, model, activate=True)

@@ -141,6 +141,47 @@ def test_invalid_groups_name_the_member_at_fault(new: str, field: str) -> None:
     assert field in [where for where, _ in raised.value.problems]
 
 
+ORGANISATION_IDENTIFIERS = 'identifiers = [{ fields = ["tax_id"], same_where_known = ["country"] }]'
+
+
+def test_default_identifiers_prove_identity_by_tax_id_alone_never_by_contact_details(
+    profile: MatchProfile,
+) -> None:
+    organisation = [(rule.fields, rule.same_where_known) for rule in profile.organisation.identifiers]
+    person = [(rule.fields, rule.same_where_known) for rule in profile.person.identifiers]
+
+    assert organisation == [(("tax_id",), ("country",))]
+    # A shared e-mail, phone or address is not proof for people; a national id needs its birth date.
+    assert person == [(("tax_id", "date_of_birth"), ("country",))]
+
+
+@pytest.mark.parametrize(
+    ("new", "fields"),
+    [
+        ('identifiers = [{ fields = [] }]', ["organisation.identifiers[0].fields"]),
+        ('identifiers = [{ fields = ["vat"], same_where_known = ["land"] }]',
+         ["organisation.identifiers[0].fields", "organisation.identifiers[0].same_where_known"]),
+        ('identifiers = [{ fields = ["tax_id"], same_where_known = ["tax_id"] }]',
+         ["organisation.identifiers[0].same_where_known"]),
+        ('identifiers = [{ fields = ["tax_id"], colour = "red" }]', ["organisation.identifiers[0]"]),
+    ],
+)  # fmt: skip
+def test_invalid_identifiers_name_the_key_at_fault(new: str, fields: list[str]) -> None:
+    assert ORGANISATION_IDENTIFIERS in DEFAULT_TOML
+    text = DEFAULT_TOML.replace(ORGANISATION_IDENTIFIERS, new, 1)
+
+    with pytest.raises(ProfileError) as raised:
+        parse_profile(text)
+
+    assert [where for where, _ in raised.value.problems] == fields
+
+
+def test_a_profile_without_identifiers_is_valid_and_proves_nothing() -> None:
+    profile = parse_profile(DEFAULT_TOML.replace(ORGANISATION_IDENTIFIERS, "", 1))
+
+    assert profile.organisation.identifiers == ()
+
+
 def test_a_group_member_cannot_be_a_strong_identifier() -> None:
     text = DEFAULT_TOML.replace('strong = ["tax_id"]', 'strong = ["tax_id", "city"]', 1)
 
