@@ -80,6 +80,8 @@ class UpsertOutcome(msgspec.Struct, frozen=True, kw_only=True):
             was matched.
         identifier: without a model, the record whose identifier agreed, and on which fields.
         note: a sentence for people when the answer needs one, e.g. that no model is active.
+        candidates_scored: how many candidate records the model scored (at most 200), when it
+            looked for candidates.
     """
 
     system: str
@@ -97,6 +99,7 @@ class UpsertOutcome(msgspec.Struct, frozen=True, kw_only=True):
     matched_by: MatchedBy | None = None
     identifier: IdentifierAgreement | None = None
     note: str | None = None
+    candidates_scored: int | None = None
 
 
 class RetireOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -357,6 +360,7 @@ class _Placement:
             match_probability=best.score.match_probability if best else None,
             match_weight=best.score.match_weight if best else None,
             matched_by=matched_by, identifier=identifier, note=note,
+            candidates_scored=len(result.candidates) if result is not None and result.model_id else None,
         )  # fmt: skip
 
 

@@ -128,6 +128,7 @@ def test_unchanged_put_changes_nothing_and_a_copy_links(
         first["canonical_id"],
     )
     assert copy["match_probability"] > 0.99 and copy["best"]["source_key"] == "crm/1"
+    assert copy["candidates_scored"] == 1
     assert {field["comparison"] for field in copy["best"]["score"]["fields"]} >= {"name", "tax_id"}
     linked = [
         body for event, body in events_of(hub, first["canonical_id"]) if event == "customer.record_linked"
