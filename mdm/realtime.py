@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import Integer, Select, and_, bindparam, func, literal, or_, select, union_all
+from sqlalchemy import Integer, Select, and_, bindparam, case, func, literal, or_, select, union_all
 from sqlalchemy.engine import Connection
 
 from matching.comparisons import is_missing, strong_identifier_conflict
@@ -34,7 +34,7 @@ CANDIDATE_LIMIT = 200
 
 Decision = Literal["link", "review", "new"]
 Reason = Literal[
-    "auto_merge", "chain_guard", "cannot_link", "uncertain", "no_match",
+    "auto_merge", "chain_guard", "cannot_link", "must_link", "uncertain", "no_match",
     "exact_identifier", "ambiguous_identifier", "no_model",
 ]  # fmt: skip
 MatchedBy = Literal["model", "exact_identifiers"]
@@ -73,6 +73,7 @@ class MatchResult(msgspec.Struct, frozen=True, kw_only=True):
             constraint forbids the join); ``uncertain`` (between the thresholds); ``no_match``.
             Without a model: ``exact_identifier`` (an identifier agreed), ``ambiguous_identifier``
             (records of several customers agreed, so none is joined), ``no_model`` (none agreed).
+            ``must_link``: a steward said the record is the same as a live member of the customer.
         canonical_id: the best customer (the agreeing one without a model), when there is one.
         best: the best candidate, whose per-field scores explain the decision; None without a model.
         candidates: every candidate, best first; empty without a model.
@@ -112,9 +113,33 @@ def match_record(
         profile: the kind's configured profile, whose ``identifiers`` decide while the kind has
             no active model (see ``match_by_identifiers``).
 
+    A steward's must-link between the record and a live record decides before any score: the
+    record joins that record's customer, unless a cannot-link ties it to a member of it too.
+
     Raises:
         ModelError: when the kind has no active model and no profile is given.
     """
+    result = _match(connection, record, kind, own_record_id=own_record_id, limit=limit, profile=profile)
+    if own_record_id is None:
+        return result
+    bound = must_link_customer(connection, own_record_id)
+    if bound is None or (bound == result.canonical_id and result.decision == "link"):
+        return result
+    if _cannot_link(connection, own_record_id, bound):
+        return msgspec.structs.replace(result, decision="review", reason="cannot_link", canonical_id=bound)
+    best = next((candidate for candidate in result.candidates if candidate.canonical_id == bound), None)
+    return msgspec.structs.replace(result, decision="link", reason="must_link", canonical_id=bound, best=best)
+
+
+def _match(
+    connection: Connection,
+    record: Mapping[str, str | None],
+    kind: Kind,
+    *,
+    own_record_id: int | None,
+    limit: int,
+    profile: KindProfile | None,
+) -> MatchResult:
     found = active_model(connection, kind)
     if found is None:
         if profile is None:
@@ -406,6 +431,26 @@ def _conflicts_with_customer(
         for member in members
         for field, value in zip(strong, member, strict=True)
     )
+
+
+def must_link_customer(connection: Connection, record_id: int) -> str | None:
+    """The live customer of a record that a steward said is the same as this one, if any."""
+    partner = case(
+        (LinkConstraint.left_record_id == record_id, LinkConstraint.right_record_id),
+        else_=LinkConstraint.left_record_id,
+    )
+    return connection.execute(
+        select(CrosswalkEntry.canonical_id)
+        .join(LinkConstraint, CrosswalkEntry.record_id == partner)
+        .where(
+            LinkConstraint.constraint == "must_link",
+            (LinkConstraint.left_record_id == record_id) | (LinkConstraint.right_record_id == record_id),
+            CrosswalkEntry.valid_to.is_(None),
+            CrosswalkEntry.record_id != record_id,
+        )
+        .order_by(CrosswalkEntry.canonical_id)
+        .limit(1)
+    ).scalar_one_or_none()
 
 
 def _cannot_link(connection: Connection, record_id: int, canonical_id: str) -> bool:

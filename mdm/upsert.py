@@ -39,6 +39,7 @@ from mdm.realtime import (
     MatchedBy,
     MatchResult,
     match_record,
+    must_link_customer,
     score_against_customer,
 )
 from mdm.reconcile import CreatedCustomer, KeyMove, Merge, ReconciliationPlan
@@ -240,6 +241,9 @@ class _Placement:
         """
         members = score_against_customer(self.connection, values, self.kind, current, self.record_id)
         best, model_id = members.best, members.model_id
+        if must_link_customer(self.connection, self.record_id) == current:
+            # A steward said it belongs with a member: it stays, whatever the change did to the scores.
+            return self._outcome(current, "stay", None, reason="must_link", best=best, model_id=model_id)
         weight = best.score.match_weight if best is not None else None
         # Kept back by the chain guard alone: the weights would have kept it in the customer.
         guarded = members.conflict and weight is not None and weight >= members.review_weight

@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 
 from mdm.accuracy import crosswalk_clusters
-from mdm.storage.tables import Customer, IdentityChange, ReviewItem, SourceRecord
+from mdm.storage.tables import Customer, IdentityChange, LinkConstraint, ReviewItem, SourceRecord
+from mdm.storage.types import utc_now
 from tests.api.test_writes import ACME, events_of, headers, put
 
 Client = TestClient[Any]
@@ -224,3 +225,37 @@ def test_a_record_sent_again_that_matches_another_customer_joins_it_and_its_old_
 
     assert (again["decision"], again["canonical_id"]) == ("link", later)
     assert status_of(hub, first) == ("retired", None)
+
+
+def _must_link(engine: Engine, left: str, right: str) -> None:
+    """A steward's must-link between two stored records (the steward screens come later)."""
+    with engine.begin() as connection:
+        ids = {
+            f"{system}/{source_id}": record_id
+            for record_id, system, source_id in connection.execute(
+                select(SourceRecord.id, SourceRecord.system, SourceRecord.source_id)
+            )
+        }
+        connection.execute(
+            insert(LinkConstraint).values(
+                left_record_id=ids[left], right_record_id=ids[right], constraint="must_link",
+                created_at=utc_now(), created_by="steward:test",
+            )
+        )  # fmt: skip
+
+
+def test_a_stewards_must_link_joins_and_keeps_a_record_whatever_the_scores(
+    hub: Engine, client: Client, keys: dict[str, str], acme_twice: str
+) -> None:
+    apart = put(client, keys, "support/records/7?shape=canonical", STRANGER).json()
+    assert apart["decision"] == "new"
+    _must_link(hub, "crm/1", "support/7")
+
+    joined = put(client, keys, "support/records/7?shape=canonical", STRANGER | {"city": "Reykjavik"}).json()
+    kept = put(client, keys, "support/records/7?shape=canonical", STRANGER | {"city": "Akureyri"}).json()
+
+    assert (joined["decision"], joined["reason"], joined["canonical_id"]) == ("link", "must_link", acme_twice)
+    assert joined["moved_from"] == apart["canonical_id"]
+    assert (kept["decision"], kept["reason"], kept["canonical_id"]) == ("stay", "must_link", acme_twice)
+    live = crosswalk_clusters(hub)
+    assert [live[key] for key in ("crm/1", "erp/9", "support/7")] == [acme_twice] * 3
