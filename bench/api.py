@@ -36,6 +36,7 @@ import httpx
 import psycopg
 import structlog
 import uvicorn
+from _servers import wait_until_up
 from litestar import Litestar, get
 from litestar.exceptions import NotFoundException
 from sqlalchemy import make_url, select, text
@@ -383,16 +384,6 @@ def _drop(url: str) -> None:
     admin.dispose()
 
 
-def _wait_until_up(url: str) -> None:
-    for _ in range(100):
-        try:
-            httpx.get(f"{url}/v1/crosswalk/x/y", timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise RuntimeError(f"no server answered at {url}")
-
-
 def _measure(extra: list[str], keys_file: Path, seconds: float) -> dict[str, Any]:
     command = [
         sys.executable,
@@ -458,7 +449,7 @@ def main() -> None:
         ]
         try:
             for port in (8701, 8702):
-                _wait_until_up(f"http://127.0.0.1:{port}")
+                wait_until_up(f"http://127.0.0.1:{port}")
             _report(keys_file, hub.reader_key, plain_url, arguments.seconds)
             _report_upserts(upserts_file, hub.admin_key, len(hub.upserts))
         finally:

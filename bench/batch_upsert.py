@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _servers import wait_until_up
 from sqlalchemy import make_url, text
 
 from matching.profile import load_profile
@@ -124,7 +125,7 @@ def main() -> None:
         [str(Path(sys.executable).parent / "mdm"), "serve", "--port", str(PORT)], env=environment
     )
     try:
-        _wait_until_up(f"http://127.0.0.1:{PORT}")
+        wait_until_up(f"http://127.0.0.1:{PORT}")
         started = time.perf_counter()
         response = httpx.post(
             f"http://127.0.0.1:{PORT}/v1/sources/support/records:batch?shape=canonical",
@@ -145,16 +146,6 @@ def main() -> None:
         f"{dict(problems)}; decisions {answer['decisions']}"
     )
     engine.dispose()
-
-
-def _wait_until_up(url: str) -> None:
-    for _ in range(100):
-        try:
-            httpx.get(f"{url}/health", timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise RuntimeError(f"no server answered at {url}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,9 +11,13 @@ from litestar.testing import TestClient
 from sqlalchemy import Engine
 
 from api import create_app
+from matching.training import TrainedModel
 from mdm.keys import Role, create_key
+from mdm.models import store_model
 from mdm.settings import Settings
+from tests.conftest import _empty
 from tests.mdm.conftest import (  # noqa: F401  (fixtures shared with the domain tests)
+    build_small_hub,
     hub,
     profile,
     run_cli,
@@ -21,6 +26,19 @@ from tests.mdm.conftest import (  # noqa: F401  (fixtures shared with the domain
     small_hub,
     trained_models,
 )
+
+
+def module_hub(
+    request: pytest.FixtureRequest, models: dict[str, TrainedModel], folder: Path
+) -> tuple[Engine, dict[str, str]]:
+    """For a module-scoped fixture parametrised by dialect: its emptied engine with the trained
+    models active and the small hub built on it, and the hub's canonical ids."""
+    engine: Engine = request.getfixturevalue(f"{request.param}_engine")
+    _empty(engine)
+    with engine.begin() as connection:
+        for model in models.values():
+            store_model(connection, model, activate=True)
+    return engine, build_small_hub(engine, folder)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ With a model, writes take turns on their blocking values; before one exists, on 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -33,6 +34,28 @@ def company(round_number: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def race(write: Callable[[threading.Barrier, int], None]) -> None:
+    """Run ``write`` on ``WRITERS`` threads that all pass one barrier before writing, and wait for them."""
+    barrier = threading.Barrier(WRITERS)
+    threads = [threading.Thread(target=write, args=(barrier, writer)) for writer in range(WRITERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def _put_company(
+    client: TestClient[Any], barrier: threading.Barrier, key: str, source_id: str, number: int
+) -> Any:
+    """Once every writer is at the barrier, PUT company ``number`` as ``crm/source_id``."""
+    barrier.wait()
+    return client.put(
+        f"/v1/sources/crm/records/{source_id}?shape=canonical",
+        json=company(number),
+        headers={"Authorization": f"Bearer {key}"},
+    )
+
+
 def _write(
     client: TestClient[Any],
     barrier: threading.Barrier,
@@ -41,12 +64,7 @@ def _write(
     writer: int,
     failures: list[str],
 ) -> None:
-    barrier.wait()
-    response = client.put(
-        f"/v1/sources/crm/records/r{round_number:03d}-w{writer}?shape=canonical",
-        json=company(round_number),
-        headers={"Authorization": f"Bearer {key}"},
-    )
+    response = _put_company(client, barrier, key, f"r{round_number:03d}-w{writer}", round_number)
     if response.status_code != 200:
         failures.append(f"round {round_number}, writer {writer}: {response.status_code} {response.text}")
 
@@ -67,15 +85,8 @@ def test_eight_writers_of_one_new_customer_make_one_customer(
     # its own database connection, so the writes really race.
     with TestClient(create_app(Settings(), engine=pg_engine, key_cache_seconds=0)) as client:
         for round_number in range(ROUNDS):
-            barrier = threading.Barrier(WRITERS)
-            threads = [
-                threading.Thread(target=_write, args=(client, barrier, admin, round_number, writer, failures))
-                for writer in range(WRITERS)
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            race(lambda barrier, writer, number=round_number: _write(client, barrier, admin, number, writer,
+                                                                     failures))  # fmt: skip
 
     assert failures == []
     with pg_engine.connect() as connection:
@@ -95,12 +106,7 @@ def test_eight_writers_of_one_new_customer_make_one_customer(
 def _write_company(
     client: TestClient[Any], barrier: threading.Barrier, key: str, number: int, failures: list[str]
 ) -> None:
-    barrier.wait()
-    response = client.put(
-        f"/v1/sources/crm/records/apart-{number:03d}?shape=canonical",
-        json=company(number),
-        headers={"Authorization": f"Bearer {key}"},
-    )
+    response = _put_company(client, barrier, key, f"apart-{number:03d}", number)
     if response.status_code != 200 or response.json()["decision"] != "new":
         failures.append(f"company {number}: {response.status_code} {response.text}")
 
@@ -117,17 +123,9 @@ def test_writers_of_different_new_customers_never_wait_for_or_collide_with_each_
     failures: list[str] = []
     with TestClient(create_app(Settings(), engine=pg_engine, key_cache_seconds=0)) as client:
         for batch in range(3):
-            barrier = threading.Barrier(WRITERS)
-            threads = [
-                threading.Thread(
-                    target=_write_company, args=(client, barrier, admin, batch * WRITERS + writer, failures)
-                )
-                for writer in range(WRITERS)
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            first = batch * WRITERS
+            race(lambda barrier, writer, first=first: _write_company(client, barrier, admin, first + writer,
+                                                                     failures))  # fmt: skip
 
     assert failures == []
     with pg_engine.connect() as connection:

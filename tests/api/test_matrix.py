@@ -17,17 +17,13 @@ from urllib.parse import quote
 import pytest
 from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
-from sqlalchemy import Engine
 
 from api import create_app
 from api.app import MAX_BODY_BYTES
 from matching.training import TrainedModel
 from mdm.keys import KEY_PREFIX, Role, create_key, revoke_key
-from mdm.models import store_model
 from mdm.settings import Settings
-from tests.api.conftest import assert_problem
-from tests.conftest import _empty
-from tests.mdm.conftest import build_small_hub
+from tests.api.conftest import assert_problem, module_hub
 
 Client = TestClient[Any]
 
@@ -135,12 +131,7 @@ def hub(
     trained_models: dict[str, TrainedModel],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Hub]:
-    engine: Engine = request.getfixturevalue(f"{request.param}_engine")
-    _empty(engine)
-    with engine.begin() as connection:
-        for model in trained_models.values():
-            store_model(connection, model, activate=True)
-    ids = build_small_hub(engine, tmp_path_factory.mktemp("matrix"))
+    engine, ids = module_hub(request, trained_models, tmp_path_factory.mktemp("matrix"))
 
     keys, roles = {}, {}
     with engine.begin() as connection:

@@ -14,16 +14,14 @@ from typing import Any
 import pytest
 import schemathesis
 from litestar import Litestar
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import create_engine
 
 from api import create_app
 from api.batch import JSON_LINES_MEDIA_TYPES
 from matching.training import TrainedModel
 from mdm.keys import Role, create_key
-from mdm.models import store_model
 from mdm.settings import Settings
-from tests.conftest import _empty
-from tests.mdm.conftest import build_small_hub
+from tests.api.conftest import module_hub
 
 pytestmark = pytest.mark.slow
 
@@ -42,12 +40,7 @@ def served(
     trained_models: dict[str, TrainedModel],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Served]:
-    engine: Engine = request.getfixturevalue(f"{request.param}_engine")
-    _empty(engine)
-    with engine.begin() as connection:
-        for model in trained_models.values():
-            store_model(connection, model, activate=True)
-    build_small_hub(engine, tmp_path_factory.mktemp("contract"))
+    engine, _ = module_hub(request, trained_models, tmp_path_factory.mktemp("contract"))
     with engine.begin() as connection:
         _, key = create_key(connection, Role.ADMIN)
     yield Served(create_app(Settings(), engine=engine, key_cache_seconds=60), key)
