@@ -14,6 +14,7 @@ import msgspec
 import pandas as pd
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import aliased
 
 from matching.clustering import Clustering, Link, cluster
 from matching.clustering import ReviewItem as ReviewPair
@@ -121,6 +122,7 @@ def run_match(
     with engine.connect() as connection:
         must_link, cannot_link = read_constraints(connection)
         current, id_order = read_crosswalk(connection)
+        former, former_order = read_former_customers(connection)
 
     kinds: list[KindOutcome] = []
     clusters: list[tuple[str, ...]] = []
@@ -152,7 +154,7 @@ def run_match(
             )
         )
 
-    plan = plan_reconciliation(current, clusters, id_order, new_canonical_id)
+    plan = plan_reconciliation(current, clusters, id_order | former_order, new_canonical_id, former)
     outcome = MatchOutcome(
         job_id=None,
         kinds=kinds,
@@ -251,6 +253,34 @@ def read_crosswalk(connection: Connection) -> tuple[dict[str, str], dict[str, in
     current = {f"{row.system}/{row.source_id}": row.canonical_id for row in rows}
     order = {row.canonical_id: int(row.seq) for row in rows}
     return current, order
+
+
+def read_former_customers(connection: Connection) -> tuple[dict[str, str], dict[str, int]]:
+    """Live records in no customer whose last customer was retired when it emptied, and its order.
+
+    Such a customer can come back for its own returning record instead of a new id being minted
+    (see ``mdm.reconcile.plan_reconciliation``). A merged or split customer has successors that
+    stand for it, so it never comes back.
+    """
+    latest = (
+        select(CrosswalkEntry.record_id, func.max(CrosswalkEntry.valid_to).label("ended"))
+        .group_by(CrosswalkEntry.record_id)
+        .subquery()
+    )
+    live = aliased(CrosswalkEntry)
+    live_entry = select(live.id).where(live.record_id == SourceRecord.id, live.valid_to.is_(None))
+    rows = connection.execute(
+        select(SourceRecord.system, SourceRecord.source_id, Customer.canonical_id, Customer.seq)
+        .join(latest, latest.c.record_id == SourceRecord.id)
+        .join(CrosswalkEntry, (CrosswalkEntry.record_id == SourceRecord.id)
+              & (CrosswalkEntry.valid_to == latest.c.ended))
+        .join(Customer, Customer.canonical_id == CrosswalkEntry.canonical_id)
+        .where(SourceRecord.retired_at.is_(None), ~live_entry.exists(), Customer.status == "retired",
+               Customer.kind == SourceRecord.kind)
+    ).all()  # fmt: skip
+    former = {f"{row.system}/{row.source_id}": row.canonical_id for row in rows}
+    order = {row.canonical_id: int(row.seq) for row in rows}
+    return former, order
 
 
 def ensure_model(

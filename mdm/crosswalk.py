@@ -98,6 +98,8 @@ def apply_batch(  # noqa: PLR0917
             )  # fmt: skip
         connection.execute(insert(Customer), customers)
     created_ids = {created.canonical_id for created in plan.created}
+    for canonical_id in plan.revived:
+        revive_customer(connection, canonical_id, actor=actor, job_id=job_id)
 
     moving = [record_ids[move.source_key] for move in plan.moves]
     if moving:
@@ -245,7 +247,9 @@ def unlink_retired_records(
     return sorted(by_customer), emptied
 
 
-def revive_customer(connection: Connection, canonical_id: str, *, actor: str = ACTOR) -> None:
+def revive_customer(
+    connection: Connection, canonical_id: str, *, actor: str = ACTOR, job_id: int | None = None
+) -> None:
     """Bring a customer retired for emptiness back to life, for one of its own records returning.
 
     The id is not reused for another customer: the same customer is back. The caller links the
@@ -256,7 +260,9 @@ def revive_customer(connection: Connection, canonical_id: str, *, actor: str = A
         .where(Customer.canonical_id == canonical_id, Customer.status == "retired")
         .values(status="live", ended_at=None)
     )
-    connection.execute(insert(IdentityChange), [_change("reactivated", canonical_id, actor=actor)])
+    connection.execute(
+        insert(IdentityChange), [_change("reactivated", canonical_id, actor=actor, job_id=job_id)]
+    )
     ev.write_events(
         connection, [ev.Event(ev.CUSTOMER_REACTIVATED, canonical_id, {"canonical_id": canonical_id})]
     )

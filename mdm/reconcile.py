@@ -2,9 +2,10 @@
 
 Each existing canonical id goes to the new cluster that holds most of its source keys, ties going
 to the older id, and each id goes to one cluster at most. A cluster that receives no id is a new
-customer. An id that receives no cluster is retired: merged into the one cluster its keys went to,
-or split when they went to several. Everything here is pure: the caller applies the plan, in
-batches, in its own transactions.
+customer, unless its keys are records coming back whose customer was retired when they left: then
+that id comes back with them. An id that receives no cluster is retired: merged into the one
+cluster its keys went to, or split when they went to several. Everything here is pure: the caller
+applies the plan, in batches, in its own transactions.
 """
 
 from __future__ import annotations
@@ -76,22 +77,25 @@ class ReconciliationPlan(msgspec.Struct, frozen=True):
         moves: every source key whose canonical id changes, sorted by key.
         merges: ids retired into a survivor, sorted by the retired id.
         splits: ids retired into several successors, sorted by the retired id.
+        revived: retired ids that come back to life for their own returning keys, sorted; the
+            keys' moves into them are in ``moves``.
     """
 
     created: list[CreatedCustomer] = msgspec.field(default_factory=list)
     moves: list[KeyMove] = msgspec.field(default_factory=list)
     merges: list[Merge] = msgspec.field(default_factory=list)
     splits: list[Split] = msgspec.field(default_factory=list)
+    revived: list[str] = msgspec.field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
         """Whether the plan changes nothing."""
-        return not (self.created or self.moves or self.merges or self.splits)
+        return not (self.created or self.moves or self.merges or self.splits or self.revived)
 
     @property
     def change_count(self) -> int:
         """How many entries the plan holds, the unit of ``batches``."""
-        return len(self.created) + len(self.moves) + len(self.merges) + len(self.splits)
+        return len(self.created) + len(self.moves) + len(self.merges) + len(self.splits) + len(self.revived)
 
 
 def _sorted_clusters(clusters: Sequence[Sequence[str]]) -> list[tuple[str, ...]]:
@@ -120,6 +124,7 @@ def plan_reconciliation(
     clusters: Sequence[Sequence[str]],
     id_order: Mapping[str, int | str],
     new_id: Callable[[], str],
+    former: Mapping[str, str] | None = None,
 ) -> ReconciliationPlan:
     """Plan the changes that turn the live crosswalk into today's clusters, keeping ids put.
 
@@ -138,6 +143,10 @@ def plan_reconciliation(
         id_order: canonical id -> its creation order (older is smaller), for every id in
             ``current``; values are compared with each other, so use one type throughout.
         new_id: draws a fresh canonical id, e.g. ``mdm.identity.new_canonical_id``.
+        former: for keys not in ``current`` (records coming back), the retired id whose customer
+            ended when they left, if it ended only for that. A cluster that no live id carries on
+            takes back the former id most of its keys share (then the older), rather than a new
+            one; its creation order must be in ``id_order``.
 
     Returns:
         The plan; re-planning the clusters against the crosswalk it produces gives an empty plan.
@@ -172,6 +181,8 @@ def plan_reconciliation(
             assigned[index] = old_id
             used.add(old_id)
 
+    revived = _revive(members, assigned, used, current, former or {}, id_order)
+
     known = set(current.values()) | set(id_order)
     created: list[CreatedCustomer] = []
     for index, keys in enumerate(members):
@@ -198,7 +209,34 @@ def plan_reconciliation(
         else:
             splits.append(Split(old_id, successors))
 
-    return ReconciliationPlan(created, moves, merges, splits)
+    return ReconciliationPlan(created, moves, merges, splits, revived)
+
+
+def _revive(  # noqa: PLR0917
+    members: list[tuple[str, ...]],
+    assigned: dict[int, str],
+    used: set[str],
+    current: Mapping[str, str],
+    former: Mapping[str, str],
+    id_order: Mapping[str, int | str],
+) -> list[str]:
+    """Give clusters still without an id the retired id of their returning keys; the ids revived."""
+    candidates: list[tuple[int, int | str, str, int]] = []
+    for index, keys in enumerate(members):
+        if index in assigned:
+            continue
+        held = Counter(former[key] for key in keys if key not in current and key in former)
+        for old_id, count in held.items():
+            if old_id not in id_order:
+                raise ValueError(f"canonical id {old_id!r} has no creation order")
+            candidates.append((-count, id_order[old_id], old_id, index))
+    revived = []
+    for _, _, old_id, index in sorted(candidates):
+        if index not in assigned and old_id not in used:
+            assigned[index] = old_id
+            used.add(old_id)
+            revived.append(old_id)
+    return sorted(revived)
 
 
 def apply_plan_to_mapping(current: Mapping[str, str], plan: ReconciliationPlan) -> dict[str, str]:
@@ -272,6 +310,8 @@ def batches(plan: ReconciliationPlan, size: int) -> Iterator[ReconciliationPlan]
         groups.join(merge.loser, merge.survivor)
     for split in plan.splits:
         groups.join(split.canonical_id, *split.successors)
+    for canonical_id in plan.revived:
+        groups.join(canonical_id)
 
     parts: dict[str, ReconciliationPlan] = {}
     for customer in plan.created:
@@ -282,6 +322,8 @@ def batches(plan: ReconciliationPlan, size: int) -> Iterator[ReconciliationPlan]
         parts.setdefault(groups.find(merge.loser), ReconciliationPlan()).merges.append(merge)
     for split in plan.splits:
         parts.setdefault(groups.find(split.canonical_id), ReconciliationPlan()).splits.append(split)
+    for canonical_id in plan.revived:
+        parts.setdefault(groups.find(canonical_id), ReconciliationPlan()).revived.append(canonical_id)
 
     batch = ReconciliationPlan()
     for root in sorted(parts):
@@ -293,6 +335,7 @@ def batches(plan: ReconciliationPlan, size: int) -> Iterator[ReconciliationPlan]
         batch.moves.extend(part.moves)
         batch.merges.extend(part.merges)
         batch.splits.extend(part.splits)
+        batch.revived.extend(part.revived)
     if batch.change_count:
         yield _in_plan_order(batch)
 
@@ -304,4 +347,5 @@ def _in_plan_order(batch: ReconciliationPlan) -> ReconciliationPlan:
         sorted(batch.moves, key=lambda move: move.source_key),
         sorted(batch.merges, key=lambda merge: merge.loser),
         sorted(batch.splits, key=lambda split: split.canonical_id),
+        sorted(batch.revived),
     )

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
 from sqlalchemy import Engine, insert, select
 
+from matching.fields import CANONICAL_FIELDS
+from matching.profile import load_profile
 from mdm.accuracy import crosswalk_clusters
+from mdm.bulk import run_match
+from mdm.intake import canonical_mapping
+from mdm.loading import load_file
+from mdm.mappings import read_mappings
+from mdm.sample import sample_mappings_dir
 from mdm.storage.tables import Customer, IdentityChange, LinkConstraint, ReviewItem, SourceRecord
 from mdm.storage.types import utc_now
 from tests.api.test_writes import ACME, events_of, headers, put
@@ -259,3 +268,28 @@ def test_a_stewards_must_link_joins_and_keeps_a_record_whatever_the_scores(
     assert (kept["decision"], kept["reason"], kept["canonical_id"]) == ("stay", "must_link", acme_twice)
     live = crosswalk_clusters(hub)
     assert [live[key] for key in ("crm/1", "erp/9", "support/7")] == [acme_twice] * 3
+
+
+def test_a_record_coming_back_in_a_file_revives_its_emptied_customer_in_the_bulk_job(
+    hub: Engine, client: Client, keys: dict[str, str], tmp_path: Path
+) -> None:
+    first = put(client, keys, "support/records/7?shape=canonical", STRANGER).json()["canonical_id"]
+    client.delete("/v1/sources/support/records/7", headers=headers(keys, "admin"))
+    mapping = canonical_mapping(read_mappings(sample_mappings_dir())["support"])
+    file = tmp_path / "support.jsonl"
+    row = dict.fromkeys(CANONICAL_FIELDS) | STRANGER | {"source_id": "7", "city": "Reykjavik"}
+    file.write_text(json.dumps(row) + "\n", encoding="utf-8")
+
+    loaded = load_file(hub, file, mapping)
+    outcome = run_match(hub, load_profile(None))
+
+    assert loaded.reactivated + loaded.changed == 1
+    assert crosswalk_clusters(hub) == {"support/7": first}
+    assert status_of(hub, first) == ("live", None)
+    assert outcome.plan.revived == [first] and outcome.plan.created == []
+    with hub.connect() as connection:
+        revival = connection.execute(
+            select(IdentityChange.job_id).where(IdentityChange.change == "reactivated")
+        ).scalar_one()
+    assert revival == outcome.job_id
+    assert run_match(hub, load_profile(None)).plan.is_empty

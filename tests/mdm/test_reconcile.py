@@ -190,6 +190,44 @@ def test_batches_never_split_a_group_of_changes() -> None:
     assert sum(part.change_count for part in parts) == plan.change_count
 
 
+def test_returning_records_take_back_the_id_their_emptied_customer_had() -> None:
+    current = {"crm/1": "X"}
+    former = {"crm/7": "R", "erp/7": "R"}
+
+    plan = plan_reconciliation(current, [["crm/1"], ["crm/7", "erp/7"], ["support/2"]],
+                               {**ORDER, "R": 4}, counter_ids(), former)  # fmt: skip
+
+    assert plan.revived == ["R"]
+    assert plan.created == [CreatedCustomer("N1", ("support/2",))]
+    assert KeyMove("crm/7", None, "R") in plan.moves and KeyMove("erp/7", None, "R") in plan.moves
+    mapping = apply_plan_to_mapping(current, plan)
+    assert plan_reconciliation(mapping, [["crm/1"], ["crm/7", "erp/7"], ["support/2"]],
+                               {**ORDER, "R": 4, "N1": 5}, counter_ids()).is_empty  # fmt: skip
+
+
+def test_a_former_id_goes_to_one_cluster_and_never_over_a_live_id() -> None:
+    current = {"crm/1": "X"}
+    former = {"crm/2": "R", "erp/2": "R", "crm/3": "R", "crm/4": "S"}
+    clusters = [["crm/1", "crm/4"], ["crm/2", "erp/2"], ["crm/3"]]
+
+    plan = plan_reconciliation(current, clusters, {**ORDER, "R": 4, "S": 5}, counter_ids(), former)
+
+    # R goes to the cluster holding two of its keys; crm/3 gets a new id; crm/4 joins X, S stays retired.
+    assert plan.revived == ["R"]
+    assert plan.created == [CreatedCustomer("N1", ("crm/3",))]
+    assert KeyMove("crm/4", None, "X") in plan.moves
+
+
+def test_batches_keep_a_revival_with_its_moves() -> None:
+    plan = plan_reconciliation({}, [["a"], ["b"]], {"R": 1}, counter_ids(), {"b": "R"})
+
+    parts = list(batches(plan, 1))
+
+    with_revival = next(part for part in parts if part.revived)
+    assert (with_revival.revived, with_revival.moves) == (["R"], [KeyMove("b", None, "R")])
+    assert sum(part.change_count for part in parts) == plan.change_count
+
+
 def test_batch_size_must_be_positive() -> None:
     with pytest.raises(ValueError):
         list(batches(ReconciliationPlan(), 0))
