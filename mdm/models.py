@@ -56,6 +56,7 @@ def store_model(connection: Connection, model: TrainedModel, *, activate: bool =
 
 
 _PARSED: dict[tuple[int, datetime], TrainedModel] = {}
+_ACTIVE_IN_TRANSACTION = "mdm.active_models"
 
 
 def activate_model(connection: Connection, model_id: int) -> None:
@@ -65,14 +66,31 @@ def activate_model(connection: Connection, model_id: int) -> None:
         raise NotFoundError(f"no match model with id {model_id}", field="model_id")
     connection.execute(update(MatchModel).where(MatchModel.kind == kind).values(active=False))
     connection.execute(update(MatchModel).where(MatchModel.id == model_id).values(active=True))
+    connection.info.pop(_ACTIVE_IN_TRANSACTION, None)
 
 
 def active_model(connection: Connection, kind: Kind) -> tuple[int, TrainedModel] | None:
     """The active model of a kind with its id, or None when none is active.
 
     A stored model never changes, so each is read and parsed once per process and then only its
-    id is looked up: real-time writes ask for it on every request.
+    id is looked up, once per transaction: a real-time write asks for it at every step, and all
+    the steps of one write use the same model.
     """
+    transaction = connection.get_transaction()
+    if transaction is None:
+        return _active_model(connection, kind)
+    seen: tuple[object, dict[str, tuple[int, TrainedModel] | None]] | None = connection.info.get(
+        _ACTIVE_IN_TRANSACTION
+    )
+    if seen is None or seen[0] is not transaction:
+        seen = (transaction, {})
+        connection.info[_ACTIVE_IN_TRANSACTION] = seen
+    if kind not in seen[1]:
+        seen[1][kind] = _active_model(connection, kind)
+    return seen[1][kind]
+
+
+def _active_model(connection: Connection, kind: Kind) -> tuple[int, TrainedModel] | None:
     row = connection.execute(
         select(MatchModel.id, MatchModel.created_at).where(MatchModel.kind == kind, MatchModel.active)
     ).one_or_none()

@@ -25,20 +25,29 @@ def standardise_records(connection: Connection, record_ids: Sequence[int]) -> in
     """
     written = 0
     for start in range(0, len(record_ids), CHUNK):
-        chunk = list(record_ids[start : start + CHUNK])
-        rows = connection.execute(
-            select(SourceRecord.id, SourceRecord.system, SourceRecord.source_id, SourceRecordVersion.version,
-                   SourceRecordVersion.canonical)
-            .join(SourceRecordVersion, (SourceRecordVersion.record_id == SourceRecord.id)
-                  & (SourceRecordVersion.version == SourceRecord.current_version))
-            .where(SourceRecord.id.in_(chunk))
-        ).all()  # fmt: skip
-        connection.execute(delete(StandardisedRecord).where(StandardisedRecord.record_id.in_(chunk)))
-        values = list(_standardised_values(rows))
-        if values:
-            connection.execute(insert(StandardisedRecord), values)
-        written += len(values)
+        written += len(_standardise_chunk(connection, list(record_ids[start : start + CHUNK])))
     return written
+
+
+def standardise_one(connection: Connection, record_id: int) -> dict[str, str | None]:
+    """Rebuild one record's standardised row, as a real-time write does; its standardised fields."""
+    (values,) = _standardise_chunk(connection, [record_id])
+    return {field: values[field] for field in STANDARDISED_FIELDS}
+
+
+def _standardise_chunk(connection: Connection, chunk: list[int]) -> list[dict[str, Any]]:
+    rows = connection.execute(
+        select(SourceRecord.id, SourceRecord.system, SourceRecord.source_id, SourceRecordVersion.version,
+               SourceRecordVersion.canonical)
+        .join(SourceRecordVersion, (SourceRecordVersion.record_id == SourceRecord.id)
+              & (SourceRecordVersion.version == SourceRecord.current_version))
+        .where(SourceRecord.id.in_(chunk))
+    ).all()  # fmt: skip
+    connection.execute(delete(StandardisedRecord).where(StandardisedRecord.record_id.in_(chunk)))
+    values = list(_standardised_values(rows))
+    if values:
+        connection.execute(insert(StandardisedRecord), values)
+    return values
 
 
 def restandardise(engine: Engine) -> int:

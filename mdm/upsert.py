@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 
 from matching.clustering import ReviewItem as ReviewPair
 from matching.clustering import ReviewReason
-from matching.fields import STANDARDISED_FIELDS, Kind
+from matching.fields import Kind
 from matching.profile import KindProfile, MatchProfile, load_profile
 from mdm.bulk import open_review_items
 from mdm.crosswalk import apply_batch, revive_customer, unlink_retired_records
@@ -43,8 +43,8 @@ from mdm.realtime import (
     score_against_customer,
 )
 from mdm.reconcile import CreatedCustomer, KeyMove, Merge, ReconciliationPlan
-from mdm.standardised import standardise_records
-from mdm.storage.tables import CrosswalkEntry, Customer, SourceRecord, StandardisedRecord
+from mdm.standardised import standardise_one
+from mdm.storage.tables import CrosswalkEntry, Customer, SourceRecord
 from mdm.storage.types import utc_now
 from mdm.writelocks import blocking_locks, identifier_locks, lock_keys
 
@@ -154,8 +154,7 @@ def upsert_record(
     # A retired record sent again is reactivated, whether or not its content changed.
     returned = report.reactivated or (retired_before is not None and not report.stale)
     change = "created" if report.inserted else "reactivated" if returned else "changed"
-    standardise_records(connection, [record_id])
-    values = _standardised(connection, record_id)
+    values = standardise_one(connection, record_id)
     kind: Kind = "person" if stored_kind == "person" else "organisation"
     found = active_model(connection, kind)
     # Writes that could be each other's candidates take turns from here (see mdm.writelocks).
@@ -404,9 +403,3 @@ def _live_members(connection: Connection, canonical_id: str) -> int:
             )
         ).scalar_one()
     )
-
-
-def _standardised(connection: Connection, record_id: int) -> dict[str, str | None]:
-    columns = [getattr(StandardisedRecord, field) for field in STANDARDISED_FIELDS]
-    row = connection.execute(select(*columns).where(StandardisedRecord.record_id == record_id)).one()
-    return {field: getattr(row, field) for field in STANDARDISED_FIELDS}
