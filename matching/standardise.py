@@ -159,6 +159,10 @@ def join_person_name(given: str | None, family: str | None) -> str | None:
     return " ".join(part for part in (given, family) if part) or None
 
 
+MIN_TAX_ID = 5
+"""Fewer characters than any country's tax or VAT number."""
+
+
 @lru_cache(maxsize=CACHE_SIZE)
 def standardise_tax_id(text: str | None, country: str | None) -> str | None:
     """A tax id as upper-case alphanumerics, without the VAT prefix of the record's own country.
@@ -181,7 +185,11 @@ def standardise_tax_id(text: str | None, country: str | None) -> str | None:
                 break
         for suffix in _VAT_SUFFIXES.get(country, ()):
             tax_id = tax_id.removesuffix(suffix)
-    return tax_id or None
+    # A placeholder ("0", "000000000", "TRUE", "NONE") is no identifier: it would join strangers.
+    digits = sum(character.isdigit() for character in tax_id)
+    if len(tax_id) < MIN_TAX_ID or digits == 0 or len(set(tax_id)) == 1:
+        return None
+    return tax_id
 
 
 @lru_cache(maxsize=CACHE_SIZE)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -58,6 +59,24 @@ class ExtraColumns(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Columns kept whole as extra attributes."""
 
     columns: list[str] = msgspec.field(default_factory=list)
+
+
+MAX_VALUE: Final = 1_000
+"""The longest value a field may hold, in characters: far beyond any real one, and within what
+PostgreSQL can index (a longer tax id or name failed the write)."""
+# C0 and C1 controls other than tab, line feed and carriage return (NUL has its own rejection),
+# and the bidirectional overrides and isolates, which would rewrite how a screen shows the text.
+_CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _text_fault(value: str) -> tuple[str, str] | None:
+    """Why a text value cannot be stored as a field, as (code, reason); None when it can."""
+    if len(value) > MAX_VALUE:
+        return "value.too_long", f"holds {len(value):,} characters, more than {MAX_VALUE:,}"
+    control = _CONTROL.search(value)
+    if control is not None:
+        return "value.control", f"holds the control character U+{ord(control.group()):04X}"
+    return None
 
 
 class SourceMapping(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -197,6 +216,12 @@ class SourceMapping(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                     "value.not_scalar",
                     f"column {column} holds a {type(value).__name__}, not one value",
                 )
+            elif isinstance(value, bool):
+                parsed = FieldError(
+                    field, "value.boolean", f"column {column} holds true or false, not a value"
+                )
+            elif isinstance(value, str) and (fault := _text_fault(value)) is not None:
+                parsed = FieldError(field, fault[0], f"column {column} {fault[1]}")
             elif field in DATE_FIELDS:
                 parsed = self._parse_date(field, value)
             elif field in TIME_FIELDS:

@@ -319,3 +319,46 @@ def test_upserts_on_a_matched_hub(
     )
     assert moved.json()["moved_from"] == known["canonical_id"]
     assert moved.json()["canonical_id"] == new["canonical_id"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "fault"),
+    [
+        ({"tax_id": "x9" * 1_500}, "tax_id", "1,000"),
+        ({"name": "Ctrl\u001b[31mRed"}, "name", "U+001B"),
+        ({"name": "Acme \u202egnihtemos"}, "name", "U+202E"),
+        ({"tax_id": True}, "tax_id", "true or false"),
+    ],
+)
+def test_values_that_cannot_be_stored_are_422_naming_the_field(
+    hub: Engine, client: Client, keys: dict[str, str], change: dict[str, Any], field: str, fault: str
+) -> None:
+    before = row_counts(hub)
+
+    response = put(client, keys, "crm/records/1?shape=canonical", ACME | change)
+
+    body = assert_problem(response, 422, "record.invalid", field)
+    assert fault in next(error["detail"] for error in body["errors"] if error["field"] == field)
+    assert row_counts(hub) == before
+
+
+@pytest.mark.parametrize("placeholder", ["0", "000000000", "TRUE", "n/a", "12"])
+def test_a_placeholder_tax_id_never_links_two_companies(
+    engine: Engine, client: Client, keys: dict[str, str], placeholder: str
+) -> None:
+    # No model: only identifiers could link these two, and a placeholder is none.
+    first = put(
+        client,
+        keys,
+        "crm/records/1?shape=canonical",
+        {"kind": "organisation", "name": "Alder Mills", "country": "DE", "tax_id": placeholder},
+    ).json()
+    other = put(
+        client,
+        keys,
+        "erp/records/2?shape=canonical",
+        {"kind": "organisation", "name": "Birch Foods", "country": "DE", "tax_id": placeholder},
+    ).json()
+
+    assert (first["decision"], other["decision"]) == ("new", "new")
+    assert first["canonical_id"] != other["canonical_id"]

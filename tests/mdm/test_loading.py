@@ -332,7 +332,7 @@ def test_over_long_ids_nul_characters_and_long_values_never_fail_the_load(
     rows = [
         row("x" * 300),
         row("2", name="Acme\x00 GmbH"),
-        row("3", VAT="DE" + "9" * 200, Phone="+49 30 " + "1" * 60),
+        row("3", VAT="DE" + "123456789" * 22, Phone="+49 30 " + "1" * 60),
         row("4"),
     ]
     path = write_csv(tmp_path / "crm.csv", rows)
