@@ -28,7 +28,8 @@ from api.sources import (
     ShapeParameter,
     WriteRequest,
     actor_of,
-    recall_once,
+    claim_key,
+    settle_key,
     system_mapping,
     write_once,
 )
@@ -136,20 +137,21 @@ def upsert_batch(  # noqa: PLR0917
     rows = _records(body)
     digest = request_digest("POST", system, "records:batch", shape, hashlib.sha256(body).hexdigest())
     batch = WriteRequest(system, None, info.id, idempotency_key, digest)
-    first = recall_once(state, batch, BatchOutcome)
+    first = claim_key(state, batch, BatchOutcome)
     if first is not None:
         return first
 
     started = time.perf_counter()
     writer = _LineWriter(state, mapping, shape, info)
-    outcome = _summary([writer.write(row) for row in rows])
+    try:
+        outcome = _summary([writer.write(row) for row in rows])
+    except BaseException:
+        settle_key(state, batch, None)
+        raise
     log.info("batch.upserted", system=system, records=outcome.records, ok=outcome.ok, failed=outcome.failed,
              seconds=round(time.perf_counter() - started, 3))  # fmt: skip
-    if idempotency_key is None:
-        return outcome
-    # A batch sent twice at once under one key runs twice (harmless: each line is idempotent by its
-    # content); the first to finish keeps its answer, and the other answers with it.
-    return write_once(state, batch, BatchOutcome, lambda _: outcome)
+    settle_key(state, batch, outcome)
+    return outcome
 
 
 class _LineWriter:

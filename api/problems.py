@@ -42,6 +42,7 @@ STATUS_OF_CODE: Final[dict[str, int]] = {
     "model.unavailable": 503,
     "record.invalid": 422,
     "idempotency.key_reused": 422,
+    "idempotency.in_progress": 409,
 }
 
 #: Codes of errors that Litestar raises itself, by status.

@@ -18,7 +18,7 @@ from api.problems import PROBLEMS
 from matching import standardise_record
 from matching.fields import Kind
 from mdm.errors import InvalidRecordError
-from mdm.idempotency import recall, remember, request_digest
+from mdm.idempotency import complete, recall, release, remember, request_digest, reserve
 from mdm.intake import CANONICAL_SOURCE_ID, Shape, prepare_record
 from mdm.keys import ApiKeyInfo, Role
 from mdm.mappings import SourceMapping, mapping_for
@@ -210,7 +210,7 @@ def write_once(
     """
     locks = [] if request.source_id is None else [source_key_lock(request.system, request.source_id)]
     if request.idempotency_key is not None:
-        locks.append(f"idempotency\x1f{request.key_id}\x1f{request.idempotency_key}")
+        locks.append(_idempotency_lock(request))
 
     engine: Engine = state.engine
     with one_writer_on_sqlite(engine), engine.begin() as connection:
@@ -225,15 +225,32 @@ def write_once(
     return outcome
 
 
-def recall_once(state: State, request: WriteRequest, answer_type: type[Outcome]) -> Outcome | None:
-    """The answer first given under the request's idempotency key, None without one: a read, no lock.
+def claim_key(state: State, request: WriteRequest, answer_type: type[Outcome]) -> Outcome | None:
+    """For a request of several transactions: claim its idempotency key, or the key's first answer.
 
-    Raises:
-        IdempotencyKeyReusedError: the key answered a request with other content.
+    The claim commits at once, so the same key arriving while the request runs is 409 (another
+    body: 422) instead of running alongside it. None: the request runs (or has no key).
     """
     if request.idempotency_key is None:
         return None
     engine: Engine = state.engine
-    with engine.connect() as connection:
-        first = recall(connection, request.key_id, request.idempotency_key, request.digest)
+    with one_writer_on_sqlite(engine), engine.begin() as connection:
+        lock_keys(connection, [_idempotency_lock(request)])
+        first = reserve(connection, request.key_id, request.idempotency_key, request.digest)
     return None if first is None else msgspec.convert(first[1], answer_type)
+
+
+def settle_key(state: State, request: WriteRequest, answer: Any | None) -> None:
+    """Keep the answer of a request that ``claim_key`` let run; None gives the claim up (it failed)."""
+    if request.idempotency_key is None:
+        return
+    engine: Engine = state.engine
+    with one_writer_on_sqlite(engine), engine.begin() as connection:
+        if answer is None:
+            release(connection, request.key_id, request.idempotency_key)
+        else:
+            complete(connection, request.key_id, request.idempotency_key, 200, answer)
+
+
+def _idempotency_lock(request: WriteRequest) -> str:
+    return f"idempotency\x1f{request.key_id}\x1f{request.idempotency_key}"

@@ -144,3 +144,9 @@ class IdempotencyKeyReusedError(MdmError, ValueError):
     """An ``Idempotency-Key`` already answered a different request."""
 
     code = "idempotency.key_reused"
+
+
+class IdempotencyKeyInProgressError(MdmError):
+    """A request under the same ``Idempotency-Key`` is still running: retry once it has answered."""
+
+    code = "idempotency.in_progress"

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 import msgspec
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
-from mdm.errors import IdempotencyKeyReusedError
+from mdm.errors import IdempotencyKeyInProgressError, IdempotencyKeyReusedError
 from mdm.storage.tables import IdempotencyKey
 from mdm.storage.types import utc_now
 
@@ -70,6 +70,68 @@ def remember(  # noqa: PLR0917
             response={"body": msgspec.to_builtins(body)}, created_at=now or utc_now(),
         )
     )  # fmt: skip
+
+
+IN_PROGRESS: Final = 102
+"""The status kept under a key while its request runs (HTTP's "Processing")."""
+ABANDONED_AFTER: Final = timedelta(minutes=10)
+"""A key still in progress after this long belongs to a request that died: the next may take it."""
+
+
+def reserve(connection: Connection, api_key_id: int, key: str, digest: str) -> tuple[int, Any] | None:
+    """Claim ``key`` for a request that runs in several transactions (a batch), or recall its answer.
+
+    Call it in a transaction of its own that holds the key's lock, and commit: a request under the
+    same key arriving while this one runs then sees the claim. Answer with ``complete`` at the end,
+    or ``release`` the claim when the request fails as a whole.
+
+    Returns:
+        The first answer when the key already has one; None when the claim is this request's.
+
+    Raises:
+        IdempotencyKeyReusedError: the key answered, or is running, a request with other content.
+        IdempotencyKeyInProgressError: the same request is running under the key.
+    """
+    now = utc_now()
+    found = connection.execute(
+        select(IdempotencyKey.id, IdempotencyKey.status_code, IdempotencyKey.created_at).where(
+            IdempotencyKey.api_key_id == api_key_id, IdempotencyKey.key == key
+        )
+    ).first()
+    if found is not None and found.status_code == IN_PROGRESS and found.created_at >= now - ABANDONED_AFTER:
+        recall(connection, api_key_id, key, digest, now=now)  # a different request: 422
+        raise IdempotencyKeyInProgressError(
+            "a request under this Idempotency-Key is still running; retry when it has answered",
+            field="Idempotency-Key",
+        )
+    if found is not None and found.status_code == IN_PROGRESS:
+        connection.execute(delete(IdempotencyKey).where(IdempotencyKey.id == found.id))
+    elif found is not None:
+        first = recall(connection, api_key_id, key, digest, now=now)
+        if first is not None:
+            return first
+    remember(connection, api_key_id, key, digest, IN_PROGRESS, None, now=now)
+    return None
+
+
+def complete(connection: Connection, api_key_id: int, key: str, status: int, body: Any) -> None:
+    """Keep the answer of a request that ``reserve`` claimed the key for."""
+    connection.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.api_key_id == api_key_id, IdempotencyKey.key == key)
+        .values(status_code=status, response={"body": msgspec.to_builtins(body)})
+    )
+
+
+def release(connection: Connection, api_key_id: int, key: str) -> None:
+    """Give up a claim that ``reserve`` made, for a request that failed as a whole."""
+    connection.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.api_key_id == api_key_id,
+            IdempotencyKey.key == key,
+            IdempotencyKey.status_code == IN_PROGRESS,
+        )
+    )
 
 
 # Limitation: forgotten keys are deleted only when they are sent again; a periodic purge of the

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,8 +14,11 @@ from sqlalchemy import Engine, func, select
 from matching.training import TrainedModel
 from mdm.errors import DatabaseUnavailableError
 from mdm.golden import refresh_customers
+from mdm.idempotency import ABANDONED_AFTER, IN_PROGRESS, remember, request_digest
+from mdm.keys import digest
 from mdm.models import store_model
-from mdm.storage.tables import CrosswalkEntry, SourceRecord, SourceRecordVersion, StandardisedRecord
+from mdm.storage.tables import ApiKey, CrosswalkEntry, SourceRecord, SourceRecordVersion, StandardisedRecord
+from mdm.storage.types import utc_now
 from tests.api.conftest import assert_problem
 from tests.api.test_writes import ACME, CRM_ROW, headers, row_counts
 
@@ -238,6 +243,57 @@ def test_a_line_that_fails_while_writing_leaves_nothing_of_itself(
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(SourceRecordVersion)).scalar_one() == 2
         assert connection.execute(select(func.count()).select_from(StandardisedRecord)).scalar_one() == 2
+
+
+BATCH = "crm/records:batch?shape=canonical"
+HELD = {"Idempotency-Key": "batch-1"}
+
+
+def _running(engine: Engine, key: str, idempotency_key: str, body: str, *, started_ago: timedelta) -> None:
+    """Mark ``idempotency_key`` as held by a batch of ``body`` that started a while ago and runs still."""
+    with engine.begin() as connection:
+        key_id = connection.execute(select(ApiKey.id).where(ApiKey.key_sha256 == digest(key))).scalar_one()
+        batch_digest = request_digest(
+            "POST", "crm", "records:batch", "canonical", hashlib.sha256(body.encode()).hexdigest()
+        )
+        remember(connection, key_id, idempotency_key, batch_digest, IN_PROGRESS, None,
+                 now=utc_now() - started_ago)  # fmt: skip
+
+
+def test_a_batch_under_a_key_that_a_running_batch_holds_writes_nothing(
+    hub: Engine, client: Client, keys: dict[str, str]
+) -> None:
+    body = body_of(dict(ACME, source_id="1"))
+    _running(hub, keys["admin"], "batch-1", body, started_ago=timedelta(seconds=5))
+    before = row_counts(hub)
+
+    same = post_batch(
+        client, keys, "crm/records:batch?shape=canonical", body, **{"Idempotency-Key": "batch-1"}
+    )
+    other = post_batch(client, keys, "crm/records:batch?shape=canonical", body_of(dict(ACME, source_id="2")),
+                       **{"Idempotency-Key": "batch-1"})  # fmt: skip
+
+    assert_problem(same, 409, "idempotency.in_progress", field="Idempotency-Key")
+    assert_problem(other, 422, "idempotency.key_reused", field="Idempotency-Key")
+    assert row_counts(hub) == before
+
+
+def test_a_key_held_by_a_batch_that_died_is_taken_over(
+    hub: Engine, client: Client, keys: dict[str, str]
+) -> None:
+    body = body_of(dict(ACME, source_id="1"))
+    _running(hub, keys["admin"], "batch-1", body, started_ago=ABANDONED_AFTER * 2)
+
+    answer = post_batch(
+        client, keys, "crm/records:batch?shape=canonical", body, **{"Idempotency-Key": "batch-1"}
+    )
+    replay = post_batch(
+        client, keys, "crm/records:batch?shape=canonical", body, **{"Idempotency-Key": "batch-1"}
+    )
+
+    assert answer.status_code == 200 and answer.json()["ok"] == 1
+    assert replay.json() == answer.json()
+    assert stored_ids(hub, "crm") == {"1"}
 
 
 @pytest.mark.parametrize("media_type", ["application/x-ndjson", "application/jsonl; charset=utf-8"])
