@@ -166,6 +166,15 @@ def upsert_record(
         lock_keys(connection, identifier_locks(kind_profile, kind, values))
 
     place = _Placement(connection, f"{system}/{row.source_id}", record_id, kind, actor, kind_profile)
+    if current is not None and _kind_of(connection, current) != kind:
+        # Organisations and persons are never one customer: a record that changed kind leaves its
+        # customer, or, as its only record, takes the customer along to the new kind.
+        if _live_members(connection, current) > 1:
+            result = match_record(connection, values, kind, own_record_id=record_id, profile=kind_profile)
+            outcome = place.left_customer(result, current)
+            refresh_customers(connection, {current, outcome.canonical_id or current}, priorities)
+            return msgspec.structs.replace(outcome, system=system, source_id=row.source_id, record=change)
+        connection.execute(update(Customer).where(Customer.canonical_id == current).values(kind=kind))
     if current is None:
         outcome = place.new_record(match_record(connection, values, kind, own_record_id=record_id,
                                                 profile=kind_profile))  # fmt: skip
@@ -269,6 +278,18 @@ class _Placement:
             opened = self._review(best, "chain_guard", model_id) or opened
             return self._outcome(created, "review" if opened else "new", result, reason="chain_guard",
                                  review=opened, moved_from=current)  # fmt: skip
+        return self._outcome(
+            created, "review" if opened else "new", result, review=opened, moved_from=current
+        )
+
+    def left_customer(self, result: MatchResult, current: str) -> UpsertOutcome:
+        """The record leaves its customer: to the customer it matches, or to a new one."""
+        if result.decision == "link" and result.canonical_id not in (None, current):
+            assert result.canonical_id is not None
+            self._move(current, result.canonical_id, result.model_id)
+            return self._outcome(result.canonical_id, "link", result, moved_from=current)
+        created = self._create(current, result.model_id)
+        opened = result.decision == "review" and self._review(result.best, result.reason, result.model_id)
         return self._outcome(
             created, "review" if opened else "new", result, review=opened, moved_from=current
         )
@@ -393,6 +414,12 @@ def _former_customer(connection: Connection, record_id: int, kind: Kind) -> str 
         select(Customer.status, Customer.kind).where(Customer.canonical_id == former)
     ).one()
     return former if status == "retired" and customer_kind == kind else None
+
+
+def _kind_of(connection: Connection, canonical_id: str) -> str:
+    return str(
+        connection.execute(select(Customer.kind).where(Customer.canonical_id == canonical_id)).scalar_one()
+    )
 
 
 def _live_members(connection: Connection, canonical_id: str) -> int:

@@ -18,7 +18,14 @@ from mdm.intake import canonical_mapping
 from mdm.loading import load_file
 from mdm.mappings import read_mappings
 from mdm.sample import sample_mappings_dir
-from mdm.storage.tables import Customer, IdentityChange, LinkConstraint, ReviewItem, SourceRecord
+from mdm.storage.tables import (
+    CrosswalkEntry,
+    Customer,
+    IdentityChange,
+    LinkConstraint,
+    ReviewItem,
+    SourceRecord,
+)
 from mdm.storage.types import utc_now
 from tests.api.test_writes import ACME, events_of, headers, put
 
@@ -293,3 +300,30 @@ def test_a_record_coming_back_in_a_file_revives_its_emptied_customer_in_the_bulk
         ).scalar_one()
     assert revival == outcome.job_id
     assert run_match(hub, load_profile(None)).plan.is_empty
+
+
+@pytest.mark.parametrize("with_model", [True, False], ids=["model", "no_model"])
+def test_a_record_that_changes_kind_never_leaves_a_customer_of_two_kinds(
+    engine: Engine, client: Client, keys: dict[str, str], request: pytest.FixtureRequest, with_model: bool
+) -> None:
+    if with_model:
+        request.getfixturevalue("hub")
+    pair = put(client, keys, "crm/records/1?shape=canonical", ACME).json()["canonical_id"]
+    assert put(client, keys, "erp/records/9?shape=canonical", ACME).json()["canonical_id"] == pair
+    alone = put(client, keys, "billing/records/5?shape=canonical", BOREALIS).json()["canonical_id"]
+    person = {"kind": "person", "given_name": "Otto", "family_name": "Quillon", "country": "DE"}
+
+    left = put(client, keys, "erp/records/9?shape=canonical", person).json()
+    turned = put(client, keys, "billing/records/5?shape=canonical", person | {"given_name": "Ada"}).json()
+
+    assert left["canonical_id"] != pair and left["moved_from"] == pair
+    assert turned["canonical_id"] == alone
+    with engine.connect() as connection:
+        kinds = dict(connection.execute(select(Customer.canonical_id, Customer.kind)).all())
+        members = connection.execute(
+            select(CrosswalkEntry.canonical_id, SourceRecord.kind)
+            .join(SourceRecord, SourceRecord.id == CrosswalkEntry.record_id)
+            .where(CrosswalkEntry.valid_to.is_(None))
+        ).all()
+    assert all(kinds[canonical_id] == kind for canonical_id, kind in members)
+    assert (kinds[pair], kinds[left["canonical_id"]], kinds[alone]) == ("organisation", "person", "person")
