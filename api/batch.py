@@ -17,11 +17,11 @@ from typing import Any, Final
 import msgspec
 from litestar import Request, post
 from litestar.datastructures import State
-from litestar.exceptions import ClientException
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath, RawBody
 
 from api.auth import ROLE_OPT, require_writer_of
+from api.params import require_media_type
 from api.problems import PROBLEMS, FieldProblem, Problem, problem, problem_of
 from api.sources import (
     IdempotencyKey,
@@ -133,7 +133,7 @@ def upsert_batch(  # noqa: PLR0917
     """
     info = require_writer_of(request, system)
     mapping = system_mapping(state, system)
-    _require_json_lines(request)
+    require_media_type(request, JSON_LINES_MEDIA_TYPES, "a batch of JSON Lines")
     rows = _records(body)
     digest = request_digest("POST", system, "records:batch", shape, hashlib.sha256(body).hexdigest())
     batch = WriteRequest(system, None, info.id, idempotency_key, digest)
@@ -183,13 +183,6 @@ class _LineWriter:
             failed = problem(500, "internal", "the hub failed to write this line; the failure is logged")
             return LineResult(line=row.number, source_id=source_id, problem=failed)
         return LineResult(line=row.number, source_id=outcome.source_id, outcome=outcome)
-
-
-def _require_json_lines(request: Request[Any, Any, Any]) -> None:
-    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media_type not in JSON_LINES_MEDIA_TYPES:
-        accepted = " or ".join(JSON_LINES_MEDIA_TYPES)
-        raise ClientException(f"a batch is JSON Lines: send it as {accepted}", status_code=415)
 
 
 def _records(body: bytes) -> list[Row]:

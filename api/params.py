@@ -14,6 +14,7 @@ from urllib.parse import unquote_to_bytes
 
 import msgspec
 from litestar.connection import ASGIConnection
+from litestar.exceptions import ClientException
 from litestar.params import PathParameter, QueryParameter
 
 from mdm.crossref import WITHOUT_NUL
@@ -143,3 +144,22 @@ SOURCE_ID = PathParameter(
     description="The record's id in its system: the rest of the path, exactly. Percent-encode `/` as `%2F`,"
     " `%` as `%25` and `?` as `%3F`; leading, trailing and repeated slashes are kept.",
 )
+
+
+def require_media_type(
+    connection: ASGIConnection[Any, Any, Any, Any], accepted: tuple[str, ...], what: str
+) -> None:
+    """Refuse a body sent as another media type than ``accepted`` (415), parameters aside.
+
+    A form or text body that happens to parse as JSON is still refused: the sender meant something
+    else, and a proxy or client library may have changed it on the way.
+
+    Raises:
+        ClientException: 415, saying which types ``what`` is sent as.
+    """
+    media_type = connection.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type not in accepted:
+        raise ClientException(f"{what} is sent as {' or '.join(accepted)}", status_code=415)
+
+
+JSON: Final = ("application/json",)

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from api.auth import ROLE_OPT, require_writer_of
-from api.params import SOURCE_ID, SYSTEM, path_tail
+from api.params import JSON, SOURCE_ID, SYSTEM, path_tail, require_media_type
 from api.problems import PROBLEMS
 from matching import standardise_record
 from matching.fields import Kind
@@ -87,6 +87,7 @@ def upsert(  # noqa: PLR0917
     """
     source_id = path_tail(request, "source_id")
     info = require_writer_of(request, system)
+    require_media_type(request, JSON, "a record")
     mapping = system_mapping(state, system)
     row = prepare_record(mapping, source_id, data, shape)
     digest = request_digest("PUT", system, source_id, shape, data)
@@ -135,6 +136,7 @@ def retire(
 )
 def match(
     state: State,
+    request: Request[Any, Any, Any],
     data: JSONBody[dict[str, Any]],
     system: Annotated[
         str | None, QueryParameter(description="read the body in this system's own shape")
@@ -147,6 +149,7 @@ def match(
     While the record's kind has no active model, the answer is what an upsert would do then: the
     records that agree exactly on an identifier of the configured profile, without probabilities.
     """
+    require_media_type(request, JSON, "a record")
     shape: Shape = "source" if system is not None else "canonical"
     mapping = system_mapping(state, system) if system is not None else _any_mapping(state)
     body = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -288,7 +289,7 @@ def test_upserts_on_a_matched_hub(
         "kind": "organisation",
         "name": "Xylophage Quasar Tooling",
         "country": "IS",
-        "tax_id": "IS7777777",
+        "tax_id": "IS7651234",
     }
     new = put(client, keys, "crm/records/stranger-1?shape=canonical", stranger).json()
     assert new["decision"] == "new" and new["canonical_id"] != known["canonical_id"]
@@ -362,3 +363,19 @@ def test_a_placeholder_tax_id_never_links_two_companies(
 
     assert (first["decision"], other["decision"]) == ("new", "new")
     assert first["canonical_id"] != other["canonical_id"]
+
+
+@pytest.mark.parametrize("media_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_record_sent_as_anything_but_json_is_415(
+    hub: Engine, client: Client, keys: dict[str, str], media_type: str | None
+) -> None:
+    sent = {} if media_type is None else {"Content-Type": media_type}
+    before = row_counts(hub)
+
+    stored = client.put("/v1/sources/crm/records/1?shape=canonical", content=json.dumps(ACME),
+                        headers=headers(keys, "admin", **sent))  # fmt: skip
+    dry = client.post("/v1/match", content=json.dumps(ACME), headers=headers(keys, "reader", **sent))
+
+    assert_problem(stored, 415, "request.unsupported_media_type")
+    assert_problem(dry, 415, "request.unsupported_media_type")
+    assert row_counts(hub) == before

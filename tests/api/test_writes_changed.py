@@ -40,7 +40,7 @@ STRANGER = {
     "kind": "organisation",
     "name": "Xylophage Quasar Tooling",
     "country": "IS",
-    "tax_id": "IS7777777",
+    "tax_id": "IS7651234",
 }
 
 
@@ -156,7 +156,7 @@ def test_a_strong_identifier_conflict_moves_the_record_out_whatever_the_weights(
     hub: Engine, client: Client, keys: dict[str, str], acme_twice: str
 ) -> None:
     # Name, e-mail, phone and address still agree, far above auto-merge; the tax id now differs.
-    answer = put(client, keys, "erp/records/9?shape=canonical", ACME | {"tax_id": "DE999999999"}).json()
+    answer = put(client, keys, "erp/records/9?shape=canonical", ACME | {"tax_id": "DE918273645"}).json()
 
     assert (answer["decision"], answer["reason"], answer["review_opened"]) == ("review", "chain_guard", True)
     assert answer["moved_from"] == acme_twice and answer["canonical_id"] != acme_twice
