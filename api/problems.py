@@ -94,11 +94,28 @@ def problem(
     errors: list[FieldProblem] | None = None,
     instance: str | None = None,
 ) -> Problem:
-    """A problem document of a status and one of the hub's codes."""
+    """A problem document of a status and one of the hub's codes.
+
+    Details that quote what was sent are cut to ``MAX_DETAIL`` characters: a 100 KB query should
+    not come back as a 100 KB answer.
+    """
+    errors = [
+        msgspec.structs.replace(error, detail=_shortened(error.detail))
+        if len(error.detail) > MAX_DETAIL
+        else error
+        for error in errors or []
+    ]
     return Problem(
-        type=TYPE_PREFIX + code, title=HTTPStatus(status).phrase, status=status, detail=detail, code=code,
-        instance=instance, errors=errors or [],
+        type=TYPE_PREFIX + code, title=HTTPStatus(status).phrase, status=status, detail=_shortened(detail),
+        code=code, instance=instance, errors=errors,
     )  # fmt: skip
+
+
+MAX_DETAIL: Final = 500
+
+
+def _shortened(text: str) -> str:
+    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 1] + "…"
 
 
 def problem_of(error: MdmError, *, instance: str | None = None) -> Problem:

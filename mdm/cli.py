@@ -466,6 +466,13 @@ def keys_create(
     if role not in {member.value for member in Role}:
         raise typer.BadParameter("role must be reader, writer, steward or admin", param_hint="--role")
     from mdm.keys import create_key
+    from mdm.mappings import read_mappings
+
+    configured = read_mappings(_mappings_dir())
+    if system is not None and system not in configured:
+        known = ", ".join(sorted(configured)) or "none"
+        raise typer.BadParameter(f"no source system {system!r} is configured (known: {known})",
+                                 param_hint="--system")  # fmt: skip
 
     with _engine().begin() as connection:
         info, key = create_key(connection, Role(role), system)

@@ -126,6 +126,10 @@ def test_the_command_line_creates_lists_and_revokes_keys(
     assert "revoked" in run_cli("keys", "list").output
     assert run_cli("keys", "revoke", "99").exit_code == 2
 
+    unknown = run_cli("keys", "create", "--role", "writer", "--system", "nosuch")
+    assert unknown.exit_code == 2 and "nosuch" in unknown.output
+    assert "nosuch" not in run_cli("keys", "list").output
+
 
 @pytest.mark.parametrize(
     "args", [["--role", "writer"], ["--role", "reader", "--system", "crm"], ["--role", "king"]]

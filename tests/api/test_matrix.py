@@ -328,3 +328,11 @@ def test_a_phone_number_in_national_format_finds_its_customer(hub: Hub, query: s
 
     assert canonical_id in [hit["canonical_id"] for hit in hits]
     assert next(hit for hit in hits if hit["canonical_id"] == canonical_id)["matched_on"] == ["phone"]
+
+
+def test_a_problem_never_echoes_a_huge_request_back(hub: Hub) -> None:
+    response = hub.client.get(f"/v1/customers?q={'x' * 60_000}", headers=hub.headers("reader"))
+
+    body = assert_problem(response, 422, response.json()["code"], "q")
+    assert len(response.content) < 3_000
+    assert all(len(error["detail"]) <= 500 for error in body["errors"]) and len(body["detail"]) <= 500
