@@ -224,7 +224,11 @@ def _field_problems(extra: Any) -> list[FieldProblem]:
             if unknown:
                 # The member at fault is the unknown one, not the object that holds it.
                 field = unknown["name"] if field == "body" else f"{field}.{unknown['name']}"
-            problems.append(FieldProblem(field=field, detail=str(item["message"]), source=item.get("source")))
+            message = str(item["message"])
+            if field == "body" and message in ("'data'", "data"):
+                # Litestar's whole message for a body that is missing altogether.
+                message = "a JSON body is required"
+            problems.append(FieldProblem(field=field, detail=message, source=item.get("source")))
     return problems
 
 

@@ -379,3 +379,11 @@ def test_a_record_sent_as_anything_but_json_is_415(
     assert_problem(stored, 415, "request.unsupported_media_type")
     assert_problem(dry, 415, "request.unsupported_media_type")
     assert row_counts(hub) == before
+
+
+def test_an_empty_body_says_a_body_is_required(hub: Engine, client: Client, keys: dict[str, str]) -> None:
+    response = client.put("/v1/sources/crm/records/1?shape=canonical", content=b"",
+                          headers=headers(keys, "admin", **{"Content-Type": "application/json"}))  # fmt: skip
+
+    body = assert_problem(response, 422, "request.invalid", "body")
+    assert body["errors"][0]["detail"] == "a JSON body is required"
