@@ -166,18 +166,15 @@ def upsert_record(
         lock_keys(connection, identifier_locks(kind_profile, kind, values))
 
     place = _Placement(connection, f"{system}/{row.source_id}", record_id, kind, actor, kind_profile)
-    if current is not None and _kind_of(connection, current) != kind:
-        # Organisations and persons are never one customer: a record that changed kind leaves its
-        # customer, or, as its only record, takes the customer along to the new kind.
-        if _live_members(connection, current) > 1:
-            result = match_record(connection, values, kind, own_record_id=record_id, profile=kind_profile)
-            outcome = place.left_customer(result, current)
-            refresh_customers(connection, {current, outcome.canonical_id or current}, priorities)
-            return msgspec.structs.replace(outcome, system=system, source_id=row.source_id, record=change)
+    # Organisations and persons are never one customer: a record that changed kind leaves its
+    # customer, or, as its only record, takes the customer along to the new kind.
+    kind_changed = current is not None and _kind_of(connection, current) != kind
+    if kind_changed and current is not None and _live_members(connection, current) == 1:
         connection.execute(update(Customer).where(Customer.canonical_id == current).values(kind=kind))
-    if current is None:
-        outcome = place.new_record(match_record(connection, values, kind, own_record_id=record_id,
-                                                profile=kind_profile))  # fmt: skip
+        kind_changed = False
+    if current is None or kind_changed:
+        result = match_record(connection, values, kind, own_record_id=record_id, profile=kind_profile)
+        outcome = place.new_record(result) if current is None else place.left_customer(result, current)
     elif found is None:
         outcome = place.changed_record_without_model(values, current)
     else:
